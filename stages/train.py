@@ -1,0 +1,38 @@
+"""DVC stage `train@<arch>-<fold>`: train one architecture on one CV fold into data/train/<arch>-<fold>/."""
+
+import argparse
+
+from digit_recognizer import paths
+from digit_recognizer.device import configure_threads, select_device
+from digit_recognizer.fold_run import train_fold
+from digit_recognizer.prepare import load_prepared
+from digit_recognizer.stage import load_params, run_stage
+from digit_recognizer.training import FitConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--arch", required=True)
+    parser.add_argument("--fold", type=int, required=True)
+    args = parser.parse_args()
+
+    params = load_params()
+    shared, model_params = params["train"], dict(params["models"][args.arch])
+    threads = configure_threads(shared["num_threads"])
+    device = select_device(shared["device"])
+    print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
+    metrics = train_fold(
+        args.arch,
+        args.fold,
+        net_kwargs=model_params.pop("net", {}),
+        config=FitConfig.from_params(args.arch, model_params),
+        data=load_prepared(paths.PREPARED),
+        out_dir=paths.train_run_dir(args.arch, args.fold),
+        seed=shared["seed"],
+        device=device,
+    )
+    print(f"train {args.arch}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}", flush=True)
+
+
+if __name__ == "__main__":
+    run_stage(main)
