@@ -1,0 +1,56 @@
+"""Shared fixtures: real digits from the embedded sample, written once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digit_recognizer.prepare import Prepared, load_prepared, prepare
+from digit_recognizer.sample_data import write_sample_competition
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MINI = REPO.parent / "shared" / "data" / "digit-recognizer-mini.zip"
+
+
+@pytest.fixture(scope="session")
+def sample_raw(tmp_path_factory) -> Path:
+    """The embedded sample competition (4,000 train + 1,000 test real MNIST digits) as Kaggle CSVs."""
+    raw = tmp_path_factory.mktemp("raw")
+    write_sample_competition(raw, test_rows=1000, seed=0)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def sample_prepared(sample_raw, tmp_path_factory) -> Prepared:
+    out = tmp_path_factory.mktemp("prepared") / "prepared"
+    prepare(sample_raw, out, n_folds=5, seed=42)
+    return load_prepared(out)
+
+
+@pytest.fixture
+def raw_copy(sample_raw, tmp_path) -> Path:
+    """A private copy of the sample's CSVs that a test may damage."""
+    dest = tmp_path / "raw"
+    shutil.copytree(sample_raw, dest)
+    return dest
+
+
+@pytest.fixture
+def kaggle_env(tmp_path, monkeypatch) -> Path:
+    """No real Kaggle credentials or config leak in; returns the (empty) config dir."""
+    config = tmp_path / "kaggle-config"
+    config.mkdir()
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
+    return config
+
+
+def subset(data: Prepared, rows: np.ndarray) -> Prepared:
+    """A smaller Prepared with the given training rows (folds kept)."""
+    return Prepared(
+        data.train_images[rows], data.train_labels[rows], data.test_images, data.folds[rows], data.test_labels
+    )

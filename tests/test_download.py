@@ -1,0 +1,145 @@
+"""download: the embedded sample, a zip, a folder and the Kaggle API (against a local stand-in) give valid CSVs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digit_recognizer.download import download, resolve_source
+from digit_recognizer.errors import UserError
+from digit_recognizer.prepare import load_competition
+
+from .conftest import SHARED_MINI
+from .kaggle_standin import KaggleStandIn, point_kaggle_client_at
+
+COMPETITION_FILES = ("train.csv", "test.csv", "sample_submission.csv")
+
+
+def zip_of(folder: Path, names=COMPETITION_FILES) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            zf.write(folder / name, name)
+    return buffer.getvalue()
+
+
+def test_sample_source_writes_real_digits_in_kaggle_format(tmp_path):
+    message = download("sample", tmp_path / "raw", sample_test_rows=1000, seed=0)
+    assert "embedded sample" in message
+    raw = tmp_path / "raw"
+    assert (raw / "train.csv").read_text().splitlines()[0].startswith("label,pixel0,pixel1,")
+    assert (raw / "sample_submission.csv").read_text().splitlines()[:2] == ["ImageId,Label", "1,0"]
+    competition = load_competition(raw)  # validates every file
+    assert len(competition.train_labels) == 4000 and len(competition.test_images) == 1000
+    assert np.bincount(competition.train_labels).tolist() == [400] * 10
+    # real handwriting: ink covers roughly a fifth of an MNIST digit's pixels
+    assert 0.1 < (competition.train_images > 0).mean() < 0.3
+
+
+def test_zip_source(sample_raw, tmp_path):
+    archive = tmp_path / "digit-recognizer.zip"
+    archive.write_bytes(zip_of(sample_raw))
+    download(str(archive), tmp_path / "raw")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(COMPETITION_FILES)
+    assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+
+
+def test_folder_source_keeps_an_answer_key(sample_raw, tmp_path):
+    download(str(sample_raw), tmp_path / "raw")
+    assert load_competition(tmp_path / "raw").test_labels is not None
+
+
+def test_zip_lacking_a_file_is_refused_and_nothing_is_written(sample_raw, tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(zip_of(sample_raw, names=("train.csv", "test.csv")))
+    with pytest.raises(UserError, match=r"lacks sample_submission\.csv"):
+        download(str(archive), tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_source_path(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        download(str(tmp_path / "nowhere.zip"), tmp_path / "raw")
+
+
+@pytest.mark.skipif(not SHARED_MINI.exists(), reason="../shared/data/digit-recognizer-mini.zip is not here")
+def test_shared_mini_competition_zip(tmp_path):
+    download(str(SHARED_MINI), tmp_path / "raw")
+    competition = load_competition(tmp_path / "raw")
+    assert len(competition.train_labels) == 19_690 and len(competition.test_images) == 10_000
+    assert competition.test_labels is None  # withheld, as on Kaggle
+
+
+def test_auto_prefers_notebook_input_then_credentials_then_sample(kaggle_env, tmp_path, monkeypatch):
+    notebook = tmp_path / "kaggle-input"
+    assert resolve_source("auto", notebook_input=notebook)[0] == "sample"
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key")
+    source, reason = resolve_source("auto", notebook_input=notebook)
+    assert source == "kaggle" and "secret-key" not in reason
+    notebook.mkdir()
+    assert resolve_source("auto", notebook_input=notebook)[0] == str(notebook)
+
+
+def test_auto_finds_kaggle_json(kaggle_env):
+    (kaggle_env / "kaggle.json").write_text('{"username": "someone", "key": "secret-key"}')
+    source, reason = resolve_source("auto", notebook_input=Path("/nonexistent"))
+    assert source == "kaggle" and "kaggle.json" in reason and "secret-key" not in reason
+
+
+def test_kaggle_without_credentials_says_what_to_do(kaggle_env, tmp_path):
+    with pytest.raises(UserError, match="no Kaggle credentials found: set KAGGLE_USERNAME and KAGGLE_KEY"):
+        download("kaggle", tmp_path / "raw")
+
+
+def test_kaggle_api_download_through_real_client(kaggle_env, sample_raw, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key")
+    with KaggleStandIn(competition_zip=zip_of(sample_raw)) as server:
+        point_kaggle_client_at(server.url, monkeypatch)
+        message = download("kaggle", tmp_path / "raw", competition="digit-recognizer")
+    assert "Kaggle API" in message
+    assert [r[:2] for r in server.requests] == [
+        ("POST", "/v1/competitions.CompetitionApiService/DownloadDataFiles"),
+        ("GET", "/files/digit-recognizer.zip"),
+    ]
+    assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+
+
+def test_kaggle_403_asks_to_accept_the_rules_and_never_shows_the_key(kaggle_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key")
+    with KaggleStandIn(status=403) as server, pytest.raises(UserError) as raised:
+        point_kaggle_client_at(server.url, monkeypatch)
+        download("kaggle", tmp_path / "raw")
+    assert "accept the competition rules at https://www.kaggle.com/competitions/digit-recognizer/rules" in str(
+        raised.value
+    )
+    captured = capsys.readouterr()
+    assert "secret-key" not in str(raised.value) + captured.out + captured.err
+    assert not (tmp_path / "raw").exists()
+
+
+def test_kaggle_unreachable_suggests_a_manual_download(kaggle_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key")
+    with KaggleStandIn() as server:
+        closed_url = server.url  # the stand-in is gone after this block: nothing listens there
+    point_kaggle_client_at(closed_url, monkeypatch)
+    with pytest.raises(UserError, match=r"could not reach Kaggle .*no network"):
+        download("kaggle", tmp_path / "raw")
+
+
+def test_download_stage_copies_shared_layout(sample_raw, tmp_path):
+    """A Kaggle-notebook style folder (/kaggle/input/digit-recognizer) works as a source too."""
+    folder = tmp_path / "input" / "digit-recognizer"
+    shutil.copytree(sample_raw, folder)
+    (folder / "answers.csv").unlink()
+    source, _ = resolve_source("auto", notebook_input=folder)
+    download(source, tmp_path / "raw")
+    assert load_competition(tmp_path / "raw").test_labels is None

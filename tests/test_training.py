@@ -1,0 +1,144 @@
+"""The trainer and the five architectures on real digits: shapes, falling loss, determinism, augmentation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from digit_recognizer.augment import random_affine
+from digit_recognizer.errors import UserError
+from digit_recognizer.fold_run import load_fold_model, train_fold
+from digit_recognizer.models import ARCHITECTURES, build_model
+from digit_recognizer.predict import predict
+from digit_recognizer.training import FitConfig, fit, seed_everything
+
+from .conftest import subset
+
+TINY_NETS = {
+    "lstm": {"hidden": 32},
+    "lenet": {"channels": [4, 8], "hidden": [32, 16]},
+    "cnn3": {"channels": [8, 8, 16], "hidden": 32},
+    "mlp": {"hidden": [64, 32, 32, 16]},
+    "cnn": {"channels": [8, 16], "dense": 32, "dropout": 0.1},
+}
+
+
+def tensors(data, rows):
+    return torch.from_numpy(data.train_images[rows]), torch.from_numpy(data.train_labels[rows])
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_each_architecture_learns_real_digits(arch, sample_prepared):
+    """A few hundred steps on 1,600 real digits: loss falls well below chance and outputs are (N, 10)."""
+    data = sample_prepared
+    train_x, train_y = tensors(data, np.flatnonzero(data.folds >= 3))
+    val_x, val_y = tensors(data, np.flatnonzero(data.folds == 0))
+    epochs = 8 if arch == "lstm" else 3  # an LSTM reading rows needs more steps before it leaves chance
+    config = FitConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=1e-2 if arch == "lstm" else 3e-3, rotate=5)
+    generator = seed_everything(0)
+    model = build_model(arch, TINY_NETS[arch])
+    result = fit(model, train_x, train_y, val_x, val_y, config, generator, torch.device("cpu"))
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < losses[0] and losses[-1] < 1.5  # chance is ln(10) = 2.30
+    assert result.history[-1]["val_accuracy"] > 0.6
+    probabilities = predict(model, data.test_images[:37])
+    assert probabilities.shape == (37, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
+
+
+def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path):
+    """Same params and seed -> bit-identical predictions."""
+    data = subset(sample_prepared, np.arange(1200))
+    config = FitConfig(epochs=2, batch_size=64, lr=3e-3, rotate=10, zoom=0.1, shift=0.1, label_smoothing=0.1)
+    runs = []
+    for name in ("a", "b"):
+        train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / name, seed=7, device=torch.device("cpu"))
+        runs.append(np.load(tmp_path / name / "predictions.npz"))
+    np.testing.assert_array_equal(runs[0]["oof"], runs[1]["oof"])
+    np.testing.assert_array_equal(runs[0]["test"], runs[1]["test"])
+    other = train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / "c", seed=8, device=torch.device("cpu"))
+    assert other["fold"] == 1
+    assert not np.array_equal(np.load(tmp_path / "c" / "predictions.npz")["test"], runs[0]["test"])
+
+
+def test_train_fold_writes_a_self_describing_run(sample_prepared, tmp_path):
+    data = subset(sample_prepared, np.arange(1000))
+    config = FitConfig(epochs=2, batch_size=50, lr=3e-3, patience=1)
+    metrics = train_fold("lenet", 2, TINY_NETS["lenet"], config, data, tmp_path / "run", 0, torch.device("cpu"))
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["live", "metrics.json", "model.pt", "predictions.npz"]
+    saved = np.load(run / "predictions.npz")
+    np.testing.assert_array_equal(saved["oof_index"], np.flatnonzero(data.folds == 2))
+    assert saved["oof"].shape == (len(saved["oof_index"]), 10) and saved["test"].shape == (1000, 10)
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["parameters"] > 0
+    # the checkpoint rebuilds the model by itself and reproduces the OOF predictions
+    model = load_fold_model(run / "model.pt")
+    held_out = data.train_images[saved["oof_index"]]
+    np.testing.assert_allclose(predict(model, held_out), saved["oof"], atol=1e-6)
+    # dvclive's per-epoch curves
+    curve = (run / "live" / "plots" / "metrics" / "val_accuracy.tsv").read_text().splitlines()
+    assert curve[0].split("\t") == ["step", "val_accuracy"] and len(curve) == 1 + metrics["epochs_run"]
+
+
+def test_early_stopping_restores_the_best_epoch(sample_prepared):
+    data = sample_prepared
+    train_x, train_y = tensors(data, np.flatnonzero(data.folds == 4)[:400])
+    val_x, val_y = tensors(data, np.flatnonzero(data.folds == 0))
+    # a learning rate this high makes validation accuracy wander, so patience triggers
+    config = FitConfig(epochs=12, batch_size=32, optimizer="sgd", lr=0.5, schedule="constant", patience=2)
+    model = build_model("mlp", TINY_NETS["mlp"])
+    result = fit(model, train_x, train_y, val_x, val_y, config, seed_everything(0), torch.device("cpu"))
+    best = max(result.history, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    assert result.best_epoch == best["epoch"]
+    assert len(result.history) - result.best_epoch <= 2
+    restored = (predict(model, val_x.numpy()).argmax(1) == val_y.numpy()).mean()
+    assert restored == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["exponential", "plateau", "constant", "onecycle"])
+def test_schedules_change_the_learning_rate_as_documented(schedule, sample_prepared):
+    data = sample_prepared
+    train_x, train_y = tensors(data, np.arange(256))
+    config = FitConfig(epochs=3, batch_size=64, lr=0.01, schedule=schedule, gamma=0.5)
+    result = fit(
+        build_model("mlp", TINY_NETS["mlp"]),
+        train_x,
+        train_y,
+        train_x,
+        train_y,
+        config,
+        seed_everything(0),
+        torch.device("cpu"),
+    )
+    lrs = [r["lr"] for r in result.history]
+    if schedule == "exponential":
+        assert lrs == pytest.approx([0.005, 0.0025, 0.00125])
+    elif schedule == "constant":
+        assert lrs == [0.01] * 3
+
+
+def test_augmentation_moves_ink_but_keeps_the_digit(sample_prepared):
+    images = torch.from_numpy(sample_prepared.train_images[:256]).unsqueeze(1).float() / 255
+    generator = torch.Generator().manual_seed(0)
+    warped = random_affine(images, rotate=10, zoom=0.1, shift=0.1, generator=generator)
+    assert warped.shape == images.shape
+    assert not torch.allclose(warped, images)
+    ink_ratio = warped.sum((1, 2, 3)) / images.sum((1, 2, 3))
+    assert 0.7 < ink_ratio.median() < 1.3  # zoom changes the ink a little, shifting keeps the digit in frame
+    unchanged = random_affine(images, 0, 0, 0, generator)
+    assert torch.equal(unchanged, images)
+
+
+def test_unknown_params_fail_loudly():
+    with pytest.raises(UserError, match="unknown keys \\['epoch'\\]"):
+        FitConfig.from_params("cnn", {"epoch": 3})
+    with pytest.raises(UserError, match="optimizer"):
+        FitConfig.from_params("cnn", {"optimizer": "adagrad"})
+    with pytest.raises(UserError, match=r"models\.cnn\.net"):
+        build_model("cnn", {"width": 3})
+    with pytest.raises(UserError, match="unknown architecture"):
+        build_model("resnet", {})
