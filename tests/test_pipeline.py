@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
 import shutil
 import subprocess
 
@@ -37,6 +40,7 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / ".dvc" / "plots", root / "plots-templates")
     for folder in ("stages", "src"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -48,6 +52,8 @@ def project(tmp_path_factory):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=root)
     run("dvc", "init", "-q", cwd=root)
+    shutil.copytree(root / "plots-templates", root / ".dvc" / "plots")
+    shutil.rmtree(root / "plots-templates")
     run("git", "add", "-A", cwd=root)
     run("git", "commit", "-qm", "tiny pipeline", cwd=root)
     run("dvc", "repro", cwd=root)
@@ -76,6 +82,22 @@ def test_repro_writes_a_valid_submission_and_metrics(project):
     assert "up to date" in run("dvc", "status", cwd=project)
 
 
+def test_report_files_and_dvc_plots_page(project):
+    report = project / "data" / "report"
+    curves = (report / "learning_curves.csv").read_text().splitlines()
+    assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
+    assert len(curves) == 1 + len(TINY_MODELS) * 2 * 2  # (arch, fold, split), one epoch each
+    confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
+    assert confusion.shape == (4000, 2)
+    counts = np.loadtxt(report / "label_distribution.csv", delimiter=",", skiprows=1, dtype=int)
+    assert counts[:, 1].tolist() == [400] * 10
+    for picture in ("architectures", "train_digits", "confidently_wrong", "least_confident_test"):
+        assert (report / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run("dvc", "plots", "show", "-o", "plots-page", cwd=project)
+    page = (project / "plots-page" / "index.html").read_text()
+    assert page.count("vegaEmbed") == 5 and page.count("<img") == 4
+
+
 def test_changing_one_architecture_reruns_only_its_folds(project):
     params_path = project / "params.yaml"
     original = params_path.read_text()
@@ -102,3 +124,93 @@ def test_experiment_shows_which_architecture_moved(project):
         "dvc", "exp", "show", "--csv", "--keep", "models.lenet.epochs", "--keep", "lenet.cv_accuracy", cwd=project
     )
     assert "models.lenet.epochs" in shown and "lenet.cv_accuracy" in shown
+
+
+BROWSER_DIR = REPO / "tests" / ".browser"  # .ci/run installs vega, vega-lite and vega-embed here with npm
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Replaces DVC's page template, whose scripts come from a CDN (no internet here): the same page with local
+# copies of vega, and a probe that records script errors and what rendered into <pre id="probe">.
+OFFLINE_PAGE = """<!DOCTYPE html>
+<html><head><title>DVC Plot</title>
+<script>
+  window.probeErrors = [];
+  window.addEventListener("error", (e) => window.probeErrors.push(String(e.message || e.target.src)), true);
+  window.addEventListener("unhandledrejection", (e) => window.probeErrors.push(String(e.reason)));
+</script>
+SCRIPTS
+</head><body>
+{plot_divs}
+<script>
+  setTimeout(() => {
+    const images = [...document.images];
+    const probe = document.createElement("pre");
+    probe.id = "probe";
+    probe.textContent = JSON.stringify({
+      errors: window.probeErrors,
+      charts: document.querySelectorAll(".vega-embed .marks").length,
+      images: images.length,
+      broken_images: images.filter((img) => !img.complete || img.naturalWidth === 0).map((img) => img.src),
+    });
+    document.body.appendChild(probe);
+  }, 3000);
+</script>
+</body></html>
+"""
+
+
+def browser_tools() -> tuple[str | None, list]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    scripts = [
+        BROWSER_DIR / "node_modules" / "vega" / "build" / "vega.min.js",
+        BROWSER_DIR / "node_modules" / "vega-lite" / "build" / "vega-lite.min.js",
+        BROWSER_DIR / "node_modules" / "vega-embed" / "build" / "vega-embed.min.js",
+    ]
+    return chromium, scripts
+
+
+def test_dvc_plots_page_renders_in_headless_chromium(project, tmp_path):
+    chromium, scripts = browser_tools()
+    if not chromium or not all(s.exists() for s in scripts):
+        message = "needs Debian's chromium and tests/.browser/node_modules/vega* (.ci/run installs both)"
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    template = tmp_path / "offline.html"
+    tags = "\n".join(f'<script src="{s.as_uri()}"></script>' for s in scripts)
+    template.write_text(OFFLINE_PAGE.replace("SCRIPTS", tags))
+    run("dvc", "plots", "show", "--html-template", str(template), "-o", str(tmp_path / "page"), cwd=project)
+    page = (tmp_path / "page" / "index.html").as_uri()
+    dom = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    probe = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)))
+    assert probe["errors"] == []
+    assert probe["charts"] == 5 and probe["images"] == 4 and probe["broken_images"] == []
+    screenshot = REPO / "docs" / "report.png" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "report.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, "--allow-file-access-from-files", "--virtual-time-budget=20000",
+         "--hide-scrollbars", "--window-size=1400,4200", f"--screenshot={screenshot}", page],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )  # fmt: skip
+    assert screenshot.stat().st_size > 50_000  # a page of charts and digits, not a blank one

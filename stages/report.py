@@ -1,0 +1,15 @@
+"""DVC stage `report`: plots data and pictures for `dvc plots show`, written to data/report/."""
+
+from digit_recognizer import paths
+from digit_recognizer.report import write_report
+from digit_recognizer.stage import load_params, run_stage
+
+
+def main() -> None:
+    params = load_params()
+    write_report(params["architectures"], params["report"]["images"], params["report"]["seed"])
+    print(f"report: wrote {paths.REPORT}/; see it with `dvc plots show`", flush=True)
+
+
+if __name__ == "__main__":
+    run_stage(main)
