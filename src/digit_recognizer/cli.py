@@ -19,16 +19,61 @@ def main(argv: list[str] | None = None) -> int:
     submit.add_argument("-m", "--message", help="submission message (default: git commit + ensemble CV accuracy)")
     submit.add_argument("-c", "--competition", default="digit-recognizer")
 
+    predict = commands.add_parser("predict", help="read handwritten digits from image files (PNG, JPEG, ...)")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--all", action="store_true", help="also show every architecture's reading")
+
+    serve = commands.add_parser("serve", help="a local web page to draw a digit and see what the models read")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
             from digit_recognizer.submit import submit as submit_file
 
             print(submit_file(args.file, args.message, args.competition))
+        elif args.command == "predict":
+            predict_files(args.images, show_all=args.all)
+        elif args.command == "serve":
+            serve_app(args.host, args.port)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def predict_files(images: list[Path], show_all: bool) -> None:
+    import numpy as np
+
+    from digit_recognizer.inference import EnsemblePredictor
+    from digit_recognizer.preprocess import load_image, to_mnist
+
+    digits = []
+    for path in images:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        digits.append(to_mnist(load_image(path.read_bytes(), str(path))))
+    result = EnsemblePredictor.load().predict(np.stack(digits))
+    for i, path in enumerate(images):
+        probabilities = result.ensemble[i]
+        line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
+        if show_all:
+            line += "  " + "  ".join(
+                f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
+            )
+        print(line)
+
+
+def serve_app(host: str, port: int) -> None:
+    import uvicorn
+
+    from digit_recognizer.inference import EnsemblePredictor
+    from digit_recognizer.server import create_app
+
+    app = create_app(EnsemblePredictor.load())
+    print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ The test-set model is then fitted once on all OOF rows.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +81,11 @@ def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 class Combiner:
     """Fits on (A, N, 10) OOF probabilities and labels; combines (A, M, 10) probabilities into (M, 10)."""
 
-    def __init__(self, method: str, stacking_c: float = 1.0, seed: int = 0):
+    def __init__(self, method: str, stacking_c: float = 1.0, architectures: list[str] | None = None):
         if method not in METHODS:
             raise UserError(f"ensemble.method {method!r} is not one of {', '.join(METHODS)}")
-        self.method, self.stacking_c, self.seed = method, stacking_c, seed
+        self.method, self.stacking_c = method, stacking_c
+        self.architectures = architectures or []  # the order of the (A, ...) inputs
         self.weights: np.ndarray | None = None
         self.meta: LogisticRegression | None = None
 
@@ -142,7 +144,7 @@ def run_ensemble(
 
     args = {"method": method, "stacking_c": stacking_c}
     honest_oof = nested_oof(args, oofs, labels, folds)
-    combiner = Combiner(**args).fit(oofs, labels)
+    combiner = Combiner(**args, architectures=architectures).fit(oofs, labels)
     test_probs = combiner.combine(tests)
     weights = combiner.weights if combiner.weights is not None else np.full(len(per_arch), np.nan)
 
@@ -157,6 +159,8 @@ def run_ensemble(
         np.save(tmp / "oof.npy", honest_oof)
         np.save(tmp / "test.npy", test_probs)
         write_json(tmp / "weights.json", {a.name: metrics[a.name]["weight"] for a in per_arch})
+        with open(tmp / "combiner.pkl", "wb") as f:
+            pickle.dump(combiner, f)  # what `predict` and `serve` apply to the fold models' probabilities
     write_submission(test_probs.argmax(1), submission, sample_submission)
     write_json(metrics_path, metrics)
     return metrics

@@ -1,0 +1,56 @@
+"""Turn any picture of one handwritten digit into a 28x28 MNIST-style image, the way MNIST was made:
+crop to the ink, scale into a 20x20 box keeping the aspect ratio, centre by centre of mass in 28x28,
+light ink on a dark background, grey levels 0..255.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from digit_recognizer.errors import UserError
+
+MAX_SIDE = 4096  # refuse bigger pictures (a digit needs no more, and decoding them costs memory)
+
+
+def load_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode PNG/JPEG/... bytes into a (H, W) float grey image in 0..255 (transparent parts become white)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if max(image.size) > MAX_SIDE:
+                raise UserError(f"{name}: {image.size[0]}x{image.size[1]} is larger than {MAX_SIDE}x{MAX_SIDE}")
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, rgba)
+            return np.asarray(image.convert("L"), dtype=np.float32)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise UserError(f"{name}: not a readable image ({type(error).__name__})") from None
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """(H, W) grey picture of one digit, dark-on-light or light-on-dark -> (28, 28) uint8 MNIST-style digit."""
+    grey = np.asarray(grey, dtype=np.float32)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    ink = 255 - grey if np.median(border) > 127 else grey.copy()  # make the ink bright, the paper dark
+    ink -= np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))  # paper to 0
+    ink = np.clip(ink, 0, None)
+    if ink.max() <= 0:
+        return np.zeros((28, 28), dtype=np.uint8)
+    ink *= 255 / ink.max()
+    rows, cols = np.nonzero(ink > 0.1 * 255)
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = crop.shape
+    scale = 20 / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    box = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    box = np.clip(box, 0, 255)
+    out = np.zeros((28, 28), dtype=np.float32)
+    top, left = (28 - box.shape[0]) // 2, (28 - box.shape[1]) // 2
+    out[top : top + box.shape[0], left : left + box.shape[1]] = box
+    centre_row, centre_col = ndimage.center_of_mass(out)
+    out = ndimage.shift(out, (14 - centre_row, 14 - centre_col), order=1, mode="constant", cval=0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
