@@ -2,7 +2,9 @@
 
 Methods (params.yaml `ensemble.method`):
     mean      the plain average of every architecture's probabilities
-    weighted  a weighted average, weights on the simplex minimising OOF log-loss (a weak model may get 0)
+    weighted  each architecture calibrated by one temperature, then a weighted average with weights on the
+              simplex minimising OOF log-loss (a weak model may get 0). Calibrating first matters: a model
+              trained with label smoothing is under-confident, and log-loss would otherwise undervalue it.
     stacking  multinomial logistic regression on the architectures' OOF log-probabilities
 
 Whatever is fitted (weights, meta-model) is scored out of sample: for each CV fold it is fitted on the
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
@@ -56,6 +58,20 @@ def load_architecture(name: str, folds: np.ndarray, labels: np.ndarray, train_di
     return ArchitecturePredictions(name, oof, np.mean(tests, axis=0), fold_acc, fold_loss)
 
 
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the log-loss of softmax(log(p) / T): T < 1 sharpens, T > 1 softens."""
+    logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
+    result = minimize_scalar(lambda t: log_loss(_soften(logits, t), labels), bounds=(0.05, 20), method="bounded")
+    return float(result.x)
+
+
+def _soften(logits: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = logits / temperature
+    scaled -= scaled.max(-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(-1, keepdims=True)
+
+
 def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Simplex weights (A,) minimising the log-loss of sum_a w_a * oofs[a]; oofs is (A, N, 10)."""
     n_models = len(oofs)
@@ -87,13 +103,15 @@ class Combiner:
         self.method, self.stacking_c = method, stacking_c
         self.architectures = architectures or []  # the order of the (A, ...) inputs
         self.weights: np.ndarray | None = None
+        self.temperatures: np.ndarray | None = None
         self.meta: LogisticRegression | None = None
 
     def fit(self, oofs: np.ndarray, labels: np.ndarray) -> Combiner:
         if self.method == "mean":
             self.weights = np.full(len(oofs), 1 / len(oofs))
         elif self.method == "weighted":
-            self.weights = fit_weights(oofs, labels)
+            self.temperatures = np.array([fit_temperature(oof, labels) for oof in oofs])
+            self.weights = fit_weights(self._calibrate(oofs), labels)
         else:
             self.meta = LogisticRegression(C=self.stacking_c, max_iter=1000)
             self.meta.fit(_stack_features(oofs), labels)
@@ -102,7 +120,13 @@ class Combiner:
     def combine(self, probabilities: np.ndarray) -> np.ndarray:
         if self.meta is not None:
             return self.meta.predict_proba(_stack_features(probabilities)).astype(np.float32)
-        return np.tensordot(self.weights, probabilities, axes=1).astype(np.float32)
+        return np.tensordot(self.weights, self._calibrate(probabilities), axes=1).astype(np.float32)
+
+    def _calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        if self.temperatures is None:
+            return probabilities
+        logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
+        return np.stack([_soften(lg, t) for lg, t in zip(logits, self.temperatures, strict=True)])
 
 
 def _stack_features(probabilities: np.ndarray) -> np.ndarray:

@@ -20,10 +20,12 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - MNIST_MEAN) / MNIST_STD
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 mixed precision on CUDA; full float32 elsewhere (exact and reproducible on CPU)."""
+def autocast(device: torch.device, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
+    """bfloat16 mixed precision on CUDA (and on the CPU when asked: training only, FitConfig.cpu_bf16)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -42,6 +42,7 @@ class FitConfig:
     zoom: float = 0.0  # max relative scale change
     shift: float = 0.0  # max shift, as a fraction of the image side
     patience: int = 0  # early stopping: epochs without a better val accuracy before stopping; 0 = never
+    cpu_bf16: bool = False  # train in bfloat16 autocast on the CPU too (CUDA always does); predictions stay float32
 
     @classmethod
     def from_params(cls, name: str, params: dict[str, Any]) -> FitConfig:
@@ -91,7 +92,11 @@ def fit(
     log: Callable[[dict[str, float]], None] | None = None,
     desc: str = "train",
 ) -> FitResult:
-    """Train `model` on (N, 28, 28) uint8 images; leave the best epoch's weights (by val accuracy) in it."""
+    """Train `model` on (N, 28, 28) uint8 images; leave the best epoch's weights (by val accuracy) in it.
+
+    With config.cpu_bf16 the CPU trains in bfloat16 autocast (about 2x faster convolutions where the CPU
+    has AVX512-BF16 or AMX); evaluation and every prediction stay float32.
+    """
     model.to(device)
     x, y = train_images.to(device), train_labels.to(device)
     val_x, val_y = val_images.to(device), val_labels.to(device)
@@ -116,7 +121,7 @@ def fit(
             xb, yb = to_model_input(x[idx]), y[idx]
             if augment:
                 xb = random_affine(xb, config.rotate, config.zoom, config.shift, generator)
-            with autocast(device):
+            with autocast(device, config.cpu_bf16):
                 logits = model(normalize(xb))
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
