@@ -23,7 +23,10 @@ from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
+from digit_recognizer.atomic import atomic_dir, write_json
 from digit_recognizer.errors import UserError
+from digit_recognizer.prepare import load_prepared
+from digit_recognizer.submission import write_submission
 from digit_recognizer.training import accuracy, log_loss
 
 METHODS = ("mean", "weighted", "stacking")
@@ -156,10 +159,6 @@ def run_ensemble(
     metrics_path: Path = paths.METRICS,
 ) -> dict:
     """Combine the architectures, write the ensemble's probabilities, submission.csv and the metrics file."""
-    from digit_recognizer.atomic import atomic_dir, write_json
-    from digit_recognizer.prepare import load_prepared
-    from digit_recognizer.submission import write_submission
-
     data = load_prepared(prepared_dir)
     labels, folds = data.train_labels, data.folds
     per_arch = [load_architecture(name, folds, labels, train_dir) for name in architectures]
