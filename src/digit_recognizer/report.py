@@ -108,10 +108,17 @@ def table_png(table: pd.DataFrame, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = table.copy()
-    for column in ("cv_accuracy", "cv_accuracy_std"):
-        shown[column] = shown[column].map(lambda v: f"{v:.3%}")
-    shown = shown.fillna("").astype(str).replace({"nan": "", "None": ""})
+    formats = {
+        "parameters": "{:,.0f}",
+        "train_seconds": "{:,.0f}",
+        "images_per_second": "{:,.0f}",
+        "cv_accuracy": "{:.3%}",
+        "cv_accuracy_std": "{:.3%}",
+        "ensemble_weight": "{:.3f}",
+    }
+    shown = table.astype(object).copy()
+    for column, form in formats.items():
+        shown[column] = [form.format(v) if v is not None and v == v else "" for v in table[column]]
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(shown) + 1))
     ax.axis("off")
     cells = ax.table(cellText=shown.values, colLabels=[c.replace("_", " ") for c in shown.columns], loc="center")
