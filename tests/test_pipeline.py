@@ -124,6 +124,10 @@ def test_experiment_shows_which_architecture_moved(project):
         "dvc", "exp", "show", "--csv", "--keep", "models.lenet.epochs", "--keep", "lenet.cv_accuracy", cwd=project
     )
     assert "models.lenet.epochs" in shown and "lenet.cv_accuracy" in shown
+    # the report compares the experiment (workspace) with the committed run, side by side
+    run("dvc", "plots", "diff", "HEAD", "-o", "plots-diff", cwd=project)
+    page = (project / "plots-diff" / "index.html").read_text()
+    assert '"rev": "HEAD"' in page and '"rev": "workspace"' in page
 
 
 BROWSER_DIR = REPO / "tests" / ".browser"  # .ci/run installs vega, vega-lite and vega-embed here with npm
