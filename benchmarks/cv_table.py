@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from digit_recognizer import paths
+from digit_recognizer.report import architecture_table
 from digit_recognizer.stage import load_params
 
 
@@ -18,16 +19,12 @@ def main() -> None:
         "| architecture | CV accuracy (mean ± std over folds) | CV log-loss | ensemble weight | train time, all folds (s) | img/s |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for arch in params["architectures"]:
-        runs = [
-            json.loads((paths.train_run_dir(arch, f) / "metrics.json").read_text()) for f in params["cv"]["fold_ids"]
-        ]
-        seconds = sum(r["train_seconds"] for r in runs)
-        speed = sum(r["images_per_second"] for r in runs) / len(runs)
-        m = metrics[arch]
+    table = architecture_table(params["architectures"], len(params["cv"]["fold_ids"]), metrics)
+    for row in table.iloc[:-1].itertuples():  # the last row is the ensemble's, printed below
+        m = metrics[row.architecture]
         print(
-            f"| {arch} | {m['cv_accuracy']:.3%} ± {m['cv_accuracy_std']:.3%} | {m['cv_log_loss']:.4f} | "
-            f"{m['weight']} | {seconds:.0f} | {speed:,.0f} |"
+            f"| {row.architecture} | {m['cv_accuracy']:.3%} ± {m['cv_accuracy_std']:.3%} | {m['cv_log_loss']:.4f} | "
+            f"{m['weight']} | {row.train_seconds:.0f} | {row.images_per_second:,.0f} |"
         )
     e = metrics["ensemble"]
     print(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
@@ -63,16 +64,15 @@ def load_architecture(name: str, folds: np.ndarray, labels: np.ndarray, train_di
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature T minimising the log-loss of softmax(log(p) / T): T < 1 sharpens, T > 1 softens."""
-    logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
-    result = minimize_scalar(lambda t: log_loss(_soften(logits, t), labels), bounds=(0.05, 20), method="bounded")
+    logits = _log_probabilities(probabilities)
+    result = minimize_scalar(
+        lambda t: log_loss(softmax(logits / t, axis=-1), labels), bounds=(0.05, 20), method="bounded"
+    )
     return float(result.x)
 
 
-def _soften(logits: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = logits / temperature
-    scaled -= scaled.max(-1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(-1, keepdims=True)
+def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
 
 
 def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -128,8 +128,8 @@ class Combiner:
     def _calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         if self.temperatures is None:
             return probabilities
-        logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
-        return np.stack([_soften(lg, t) for lg, t in zip(logits, self.temperatures, strict=True)])
+        logits = _log_probabilities(probabilities)  # (A, N, 10), one temperature per architecture
+        return softmax(logits / self.temperatures[:, None, None], axis=-1)
 
 
 def _stack_features(probabilities: np.ndarray) -> np.ndarray:

@@ -45,10 +45,9 @@ class EnsemblePredictor:
 
     def predict(self, images: np.ndarray) -> Prediction:
         """(N, 28, 28) uint8 digits -> probabilities of the ensemble and of each architecture."""
-        with torch.inference_mode():
-            per_arch = {
-                name: np.mean([predict(m, images) for m in fold_models], axis=0)
-                for name, fold_models in self.models.items()
-            }
+        per_arch = {
+            name: np.mean([predict(m, images) for m in fold_models], axis=0)
+            for name, fold_models in self.models.items()
+        }
         stacked = np.stack([per_arch[name] for name in self.combiner.architectures])
         return Prediction(self.combiner.combine(stacked), per_arch)

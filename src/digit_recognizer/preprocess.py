@@ -16,12 +16,16 @@ from digit_recognizer.errors import UserError
 MAX_SIDE = 4096  # refuse bigger pictures (a digit needs no more, and decoding them costs memory)
 
 
+class ImageTooLarge(UserError):
+    """A picture wider or taller than MAX_SIDE."""
+
+
 def load_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode PNG/JPEG/... bytes into a (H, W) float grey image in 0..255 (transparent parts become white)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             if max(image.size) > MAX_SIDE:
-                raise UserError(f"{name}: {image.size[0]}x{image.size[1]} is larger than {MAX_SIDE}x{MAX_SIDE}")
+                raise ImageTooLarge(f"{name}: {image.size[0]}x{image.size[1]} is larger than {MAX_SIDE}x{MAX_SIDE}")
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

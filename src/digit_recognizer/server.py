@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from digit_recognizer.errors import UserError
 from digit_recognizer.inference import EnsemblePredictor
-from digit_recognizer.preprocess import load_image, to_mnist
+from digit_recognizer.preprocess import ImageTooLarge, load_image, to_mnist
 
 MAX_BODY_BYTES = 2 << 20
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp"}
@@ -78,9 +78,10 @@ def create_app(predictor: EnsemblePredictor) -> FastAPI:
         if content_type in IMAGE_TYPES:
             try:
                 digit = to_mnist(load_image(body, "uploaded image"))
+            except ImageTooLarge as error:
+                raise HTTPException(413, str(error)) from None
             except UserError as error:
-                status = 413 if "larger than" in str(error) else 400
-                raise HTTPException(status, str(error)) from None
+                raise HTTPException(400, str(error)) from None
         elif content_type == "application/json":
             digit = _pixels_from_json(body)
         else:
