@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from digit_recognizer.augment import random_affine
+from digit_recognizer.augment import affine_grid, random_affine
 from digit_recognizer.errors import UserError
 from digit_recognizer.fold_run import load_fold_model, train_fold
 from digit_recognizer.models import ARCHITECTURES, build_model
@@ -49,10 +49,13 @@ def test_each_architecture_learns_real_digits(arch, sample_prepared):
     np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
 
 
-def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path):
-    """Same params and seed -> bit-identical predictions."""
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path, cpu_bf16):
+    """Same params and seed -> bit-identical predictions, in float32 and in bfloat16 autocast alike."""
     data = subset(sample_prepared, np.arange(1200))
-    config = FitConfig(epochs=2, batch_size=64, lr=3e-3, rotate=10, zoom=0.1, shift=0.1, label_smoothing=0.1)
+    config = FitConfig(
+        epochs=2, batch_size=64, lr=3e-3, rotate=10, zoom=0.1, shift=0.1, label_smoothing=0.1, cpu_bf16=cpu_bf16
+    )
     runs = []
     for name in ("a", "b"):
         train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / name, seed=7, device=torch.device("cpu"))
@@ -133,6 +136,12 @@ def test_augmentation_moves_ink_but_keeps_the_digit(sample_prepared):
     assert torch.equal(unchanged, images)
 
 
+def test_affine_grid_matches_torchs():
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.affine_grid(theta, [5, 1, 28, 20], align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, 28, 20), expected)
+
+
 def test_unknown_params_fail_loudly():
     with pytest.raises(UserError, match="unknown keys \\['epoch'\\]"):
         FitConfig.from_params("cnn", {"epoch": 3})
@@ -142,3 +151,12 @@ def test_unknown_params_fail_loudly():
         build_model("cnn", {"width": 3})
     with pytest.raises(UserError, match="unknown architecture"):
         build_model("resnet", {})
+
+
+def test_cnn_follows_the_recipes_shapes():
+    """[C3-C3-C5S2] blocks with unpadded 3x3 convs: 28 -> 12 -> 4, so the dense layer sees 64 x 4 x 4."""
+    model = build_model("cnn", {"channels": [32, 64], "dense": 128, "dropout": 0.4})
+    assert model.classifier[1].in_features == 64 * 4 * 4
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(UserError, match=r"models\.cnn\.net .* at most 2"):
+        build_model("cnn", {"channels": [8, 8, 8]})

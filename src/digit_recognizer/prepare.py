@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
@@ -58,6 +57,8 @@ def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     counts = np.bincount(labels, minlength=10)
     if n_folds < 2 or counts.min() < n_folds:
         raise UserError(f"cv.folds={n_folds}: need at least 2 folds and {n_folds} rows of every digit")
+    from sklearn.model_selection import StratifiedKFold  # a 1 s import that only this stage needs
+
     folds = np.empty(len(labels), dtype=np.int8)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):

@@ -67,11 +67,22 @@ class FitResult:
 
 
 OPTIMIZERS = {
-    "sgd": lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay),
-    "adam": lambda p, c: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay),
-    "adamw": lambda p, c: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay),
+    "sgd": lambda p, c, **kw: torch.optim.SGD(
+        p, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay, **kw
+    ),
+    "adam": lambda p, c, **kw: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
+    "adamw": lambda p, c, **kw: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
 }
 SCHEDULES = {"onecycle", "exponential", "plateau", "constant"}
+
+
+def make_optimizer(model: nn.Module, config: FitConfig, device: torch.device) -> torch.optim.Optimizer:
+    """The configured optimizer; fused (one kernel for all parameters) on CPU and CUDA, which support it.
+
+    Fusing matters for the small models, whose optimizer step costs as much as their forward pass.
+    """
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    return OPTIMIZERS[config.optimizer](model.parameters(), config, **fused)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -102,7 +113,7 @@ def fit(
     val_x, val_y = val_images.to(device), val_labels.to(device)
     batch_size = min(config.batch_size, len(x))
     steps = len(x) // batch_size  # the last partial batch is dropped; shuffling covers it in other epochs
-    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
+    optimizer = make_optimizer(model, config, device)
     scheduler = _make_schedule(optimizer, config, steps)
     augment = config.rotate or config.zoom or config.shift
 

@@ -28,5 +28,5 @@ def build_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
         raise UserError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     try:
         return ARCHITECTURES[name](**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise UserError(f"models.{name}.net in params.yaml: {error}") from None

@@ -1,4 +1,7 @@
-"""`cnn3`: 3 conv layers, each followed by ReLU and 2x2 max-pooling, then 2 fully connected layers."""
+"""`cnn3`: 3 conv layers, each followed by ReLU and 2x2 max-pooling, then 2 fully connected layers.
+
+The pooling runs before the ReLU: they commute, and the ReLU then touches a quarter of the pixels.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from torch import nn
 
 def conv_relu_pool(c_in: int, c_out: int, batch_norm: bool) -> nn.Sequential:
     norm = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), norm, nn.ReLU(), nn.MaxPool2d(2))
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), norm, nn.MaxPool2d(2), nn.ReLU())
 
 
 class CNN3(nn.Module):
