@@ -30,15 +30,21 @@ def autocast(device: torch.device, cpu_bf16: bool = False) -> contextlib.Abstrac
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """(N, 28, 28) uint8 tensor on the model's device -> (N, 10) float32 logits, in eval mode."""
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 1024, cpu_bf16: bool = False
+) -> torch.Tensor:
+    """(N, 28, 28) uint8 tensor on the model's device -> (N, 10) float32 logits, in eval mode.
+
+    cpu_bf16: compute in bfloat16 autocast on the CPU too (the trainer's per-epoch validation of models
+    that train that way); final predictions leave it off.
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     chunks = []
     for start in range(0, len(images), batch_size):
         x = normalize(to_model_input(images[start : start + batch_size].to(device, non_blocking=True)))
-        with autocast(device):
+        with autocast(device, cpu_bf16):
             chunks.append(model(x).float())
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, 10, device=device)
