@@ -1,4 +1,7 @@
-"""Float32 against bfloat16 autocast on the CPU: matmul GFLOP/s and training images/s of the CNNs.
+"""Float32 against bfloat16 autocast on the CPU: matmul GFLOP/s and training images/s of each architecture.
+
+Each architecture trains as params.yaml sets it up (net, batch size, optimizer, augmentation), with
+only the precision switched.
 
 python benchmarks/bf16_cpu.py
 """
@@ -14,19 +17,23 @@ from digit_recognizer.augment import random_affine
 from digit_recognizer.device import configure_threads
 from digit_recognizer.models import build_model
 from digit_recognizer.predict import normalize
+from digit_recognizer.stage import load_params
+from digit_recognizer.training import FitConfig, make_optimizer
 
 
-def images_per_second(arch: str, net: dict, bf16: bool, batch: int = 256, steps: int = 10) -> float:
+def images_per_second(arch: str, net: dict, config: FitConfig, bf16: bool, steps: int = 30) -> float:
     torch.manual_seed(0)
     model = build_model(arch, net).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    optimizer = make_optimizer(model, config, torch.device("cpu"))
+    batch = config.batch_size
     x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
     generator = torch.Generator().manual_seed(0)
     for step in range(steps + 5):
         if step == 5:
             start = time.perf_counter()
+        xb = random_affine(x, config.rotate, config.zoom, config.shift, generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(normalize(random_affine(x, 10, 0.1, 0.1, generator))).float(), y)
+            loss = F.cross_entropy(model(normalize(xb)).float(), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -41,9 +48,14 @@ def main() -> None:
         for _ in range(10):
             a @ a
         print(f"matmul 2048 {dtype}: {10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9:.0f} GFLOP/s")
-    for arch, net in [("cnn3", {}), ("cnn", {"channels": [32, 64]}), ("cnn", {"channels": [16, 32]})]:
-        fp32, bf16 = images_per_second(arch, net, False), images_per_second(arch, net, True)
-        print(f"{arch} {net}: float32 {fp32:,.0f} img/s, bfloat16 {bf16:,.0f} img/s")
+    params = load_params()
+    print("\n| architecture | batch | float32 img/s | bfloat16 img/s | gain |\n| --- | ---: | ---: | ---: | ---: |")
+    for arch in params["architectures"]:
+        recipe = dict(params["models"][arch])
+        net = recipe.pop("net")
+        config = FitConfig.from_params(arch, recipe)
+        fp32, bf16 = (images_per_second(arch, net, config, bf16) for bf16 in (False, True))
+        print(f"| {arch} | {config.batch_size} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -160,3 +160,25 @@ def test_cnn_follows_the_recipes_shapes():
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
     with pytest.raises(UserError, match=r"models\.cnn\.net .* at most 2"):
         build_model("cnn", {"channels": [8, 8, 8]})
+
+
+def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
+    from digit_recognizer.models.deskew import Deskew
+    from digit_recognizer.predict import MNIST_MEAN, MNIST_STD, normalize, to_model_input
+
+    def slant_and_centre(x):
+        ink = (x * MNIST_STD + MNIST_MEAN).clamp(min=0).flatten(1)
+        rows, cols = torch.arange(28.0).repeat_interleave(28), torch.arange(28.0).repeat(28)
+        total = ink.sum(1)
+        r, c = (ink * rows).sum(1) / total, (ink * cols).sum(1) / total
+        dr, dc = rows - r[:, None], cols - c[:, None]
+        return (ink * dr * dc).sum(1) / (ink * dr * dr).sum(1), r, c
+
+    x = normalize(to_model_input(torch.from_numpy(sample_prepared.train_images[:200])))
+    before, _, _ = slant_and_centre(x)
+    after, r, c = slant_and_centre(Deskew()(x))
+    assert before.abs().mean() > 0.1  # handwriting slants
+    assert after.abs().mean() < before.abs().mean() / 4
+    assert (r - 13.5).abs().max() < 0.5 and (c - 13.5).abs().max() < 0.5
+    model = build_model("cnn3", {**TINY_NETS["cnn3"], "deskew": True})
+    assert model(x[:5]).shape == (5, 10)

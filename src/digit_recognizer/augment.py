@@ -34,13 +34,15 @@ def random_affine(
 
 
 def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """F.affine_grid(theta, (N, C, H, W), align_corners=False) as one (H*W, 3) x (3, N*2) product.
+    """F.affine_grid(theta, (N, C, H, W), align_corners=False) as one (N*2, 3) x (3, H*W) product.
 
-    Same grid (to float rounding), 8x faster on the CPU, where F.affine_grid took three quarters of the
-    augmentation's time.
+    Same grid (to float rounding), several times faster on the CPU, where F.affine_grid took three
+    quarters of the augmentation's time. The grid is returned contiguous: grid_sample reads a strided
+    one at half speed.
     """
-    grid = torch.einsum("pk,njk->npj", _base_grid(height, width, theta.device, theta.dtype), theta)
-    return grid.view(len(theta), height, width, 2)
+    n = len(theta)
+    grid = theta.reshape(n * 2, 3) @ _base_grid(height, width, theta.device, theta.dtype).T  # (N*2, H*W)
+    return grid.view(n, 2, height * width).transpose(1, 2).contiguous().view(n, height, width, 2)
 
 
 @functools.cache
