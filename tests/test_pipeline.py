@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 TINY_MODELS = {
     "lstm": {"net": {"hidden": 24}, "epochs": 1, "lr": 0.01},
     "lenet": {"net": {"channels": [4, 8], "hidden": [32, 16]}, "epochs": 1, "lr": 0.003},
-    "cnn3": {"net": {"channels": [4, 8, 8], "hidden": 16}, "epochs": 1, "lr": 0.003},
+    "cnn3": {"net": {"channels": [4, 8, 8], "hidden": 16, "deskew": True}, "epochs": 1, "lr": 0.003},
     "mlp": {"net": {"hidden": [32, 32, 16, 16]}, "epochs": 1, "lr": 0.003},
     "cnn": {"net": {"channels": [4, 8], "dense": 16, "dropout": 0.1}, "epochs": 1, "lr": 0.003},
 }
