@@ -18,7 +18,7 @@ from digit_recognizer.device import configure_threads
 from digit_recognizer.models import build_model
 from digit_recognizer.predict import normalize
 from digit_recognizer.stage import load_params
-from digit_recognizer.training import FitConfig, make_optimizer
+from digit_recognizer.training import FitConfig, make_optimizer, recipe_from_params
 
 
 def images_per_second(arch: str, net: dict, config: FitConfig, bf16: bool, steps: int = 30) -> float:
@@ -51,9 +51,7 @@ def main() -> None:
     params = load_params()
     print("\n| architecture | batch | float32 img/s | bfloat16 img/s | gain |\n| --- | ---: | ---: | ---: | ---: |")
     for arch in params["architectures"]:
-        recipe = dict(params["models"][arch])
-        net = recipe.pop("net")
-        config = FitConfig.from_params(arch, recipe)
+        net, config = recipe_from_params(arch, params["models"][arch])
         fp32, bf16 = (images_per_second(arch, net, config, bf16) for bf16 in (False, True))
         print(f"| {arch} | {config.batch_size} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |", flush=True)
 

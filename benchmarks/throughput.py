@@ -26,7 +26,7 @@ from digit_recognizer.models import build_model
 from digit_recognizer.predict import normalize, to_model_input
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.stage import load_params
-from digit_recognizer.training import OPTIMIZERS, FitConfig, fit, seed_everything
+from digit_recognizer.training import OPTIMIZERS, FitConfig, fit, recipe_from_params, seed_everything
 
 
 def tutorial_loop(
@@ -77,9 +77,7 @@ def main() -> None:
     print("| architecture | tutorial loop (img/s) | this trainer (img/s) | speed-up |")
     print("| --- | ---: | ---: | ---: |")
     for arch in params["architectures"]:
-        recipe = dict(params["models"][arch])
-        net = recipe.pop("net")
-        config = FitConfig.from_params(arch, recipe)
+        net, config = recipe_from_params(arch, params["models"][arch])
         loops = [make(arch, net, config, images, labels) for make in (tutorial_loop, project_trainer)]
         for one_pass in loops:
             one_pass()  # warm-up

@@ -7,7 +7,7 @@ from digit_recognizer.device import configure_threads, select_device
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.stage import load_params, run_stage
-from digit_recognizer.training import FitConfig
+from digit_recognizer.training import recipe_from_params
 
 
 def main() -> None:
@@ -17,15 +17,16 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    shared, model_params = params["train"], dict(params["models"][args.arch])
+    shared = params["train"]
+    net_kwargs, config = recipe_from_params(args.arch, params["models"][args.arch])
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
     print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
     metrics = train_fold(
         args.arch,
         args.fold,
-        net_kwargs=model_params.pop("net", {}),
-        config=FitConfig.from_params(args.arch, model_params),
+        net_kwargs=net_kwargs,
+        config=config,
         data=load_prepared(paths.PREPARED),
         out_dir=paths.train_run_dir(args.arch, args.fold),
         seed=shared["seed"],

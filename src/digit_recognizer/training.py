@@ -58,6 +58,12 @@ class FitConfig:
         return config
 
 
+def recipe_from_params(name: str, section: dict[str, Any]) -> tuple[dict[str, Any], FitConfig]:
+    """params.yaml's `models.<name>` -> (the net's constructor kwargs, the training recipe)."""
+    recipe = dict(section)
+    return recipe.pop("net", {}), FitConfig.from_params(name, recipe)
+
+
 @dataclass
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
