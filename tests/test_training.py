@@ -180,5 +180,8 @@ def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
     assert before.abs().mean() > 0.1  # handwriting slants
     assert after.abs().mean() < before.abs().mean() / 4
     assert (r - 13.5).abs().max() < 0.5 and (c - 13.5).abs().max() < 0.5
+    upright = Deskew()(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # training under autocast deskews as predict does
+        torch.testing.assert_close(Deskew()(x), upright)
     model = build_model("cnn3", {**TINY_NETS["cnn3"], "deskew": True})
     assert model(x[:5]).shape == (5, 10)

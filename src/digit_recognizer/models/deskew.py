@@ -21,6 +21,12 @@ from digit_recognizer.predict import MNIST_MEAN, MNIST_STD
 
 class Deskew(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, H, W) normalised -> the same, deskewed
+        # always in float32: under bfloat16 autocast the moments lose the digits that the variance
+        # (a difference of two near-equal sums) needs, and training would see other digits than predict
+        with torch.autocast(x.device.type, enabled=False):
+            return self._deskew(x)
+
+    def _deskew(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[2:]
         ink = (x.float() * MNIST_STD + MNIST_MEAN).clamp_(min=0)
         # the ink's moments in one product: total, sum of rows, of columns, of rows^2, of rows*columns
