@@ -88,9 +88,10 @@ def test_report_files_and_dvc_plots_page(project):
     assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
     assert len(curves) == 1 + len(TINY_MODELS) * 2 * 2  # (arch, fold, split), one epoch each
     confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
-    assert confusion.shape == (4000, 2)
+    train_rows = 5000 - yaml.safe_load((project / "params.yaml").read_text())["data"]["sample_test_rows"]
+    assert confusion.shape == (train_rows, 2)
     counts = np.loadtxt(report / "label_distribution.csv", delimiter=",", skiprows=1, dtype=int)
-    assert counts[:, 1].tolist() == [400] * 10
+    assert counts[:, 1].tolist() == [train_rows // 10] * 10  # the sample is stratified
     for picture in ("architectures", "train_digits", "confidently_wrong", "least_confident_test"):
         assert (report / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     run("dvc", "plots", "show", "-o", "plots-page", cwd=project)

@@ -32,7 +32,7 @@ def download(
     source: str,
     dest: str | Path = paths.RAW,
     competition: str = "digit-recognizer",
-    sample_test_rows: int = 1000,
+    sample_test_rows: int = 2000,
     seed: int = 0,
     client: KaggleClient | None = None,
 ) -> str:
