@@ -162,6 +162,27 @@ def test_cnn_follows_the_recipes_shapes():
         build_model("cnn", {"channels": [8, 8, 8]})
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_byte_dropout_drops_at_its_rate_and_keeps_the_mean(channels_last):
+    from digit_recognizer.models.dropout import ByteDropout
+
+    x = torch.rand(64, 32, 12, 12) + 0.5
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    dropout = ByteDropout(0.25)
+    torch.manual_seed(0)
+    y = dropout(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005
+    torch.testing.assert_close(y[kept], x[kept] / 0.75)
+    assert abs(y.mean().item() / x.mean().item() - 1) < 0.01
+    # neighbours in memory (channels, for channels-last) are dropped independently
+    assert abs(kept[:, 0].float().mean().item() - 0.75) < 0.03 and (kept[:, 0] != kept[:, 1]).any()
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x), y)  # seeded: the same mask
+    assert torch.equal(dropout.eval()(x), x)
+
+
 def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
     from digit_recognizer.models.deskew import Deskew
     from digit_recognizer.predict import MNIST_MEAN, MNIST_STD, normalize, to_model_input
