@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,9 +63,15 @@ def project(tmp_path_factory):
     return root
 
 
+def sample_test_rows(project: Path) -> int:
+    """How many of the embedded sample's 5,000 digits the project's params.yaml holds out as test.csv."""
+    return yaml.safe_load((project / "params.yaml").read_text())["data"]["sample_test_rows"]
+
+
 def test_repro_writes_a_valid_submission_and_metrics(project):
-    labels = read_submission(project / "submissions" / "submission.csv", n_rows=1000)
-    answers = read_submission(project / "data" / "raw" / "answers.csv", n_rows=1000)
+    test_rows = sample_test_rows(project)
+    labels = read_submission(project / "submissions" / "submission.csv", n_rows=test_rows)
+    answers = read_submission(project / "data" / "raw" / "answers.csv", n_rows=test_rows)
     metrics = json.loads((project / "data" / "metrics.json").read_text())
     assert set(metrics) == {"ensemble", *TINY_MODELS}
     for scores in metrics.values():
@@ -88,7 +95,7 @@ def test_report_files_and_dvc_plots_page(project):
     assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
     assert len(curves) == 1 + len(TINY_MODELS) * 2 * 2  # (arch, fold, split), one epoch each
     confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
-    train_rows = 5000 - yaml.safe_load((project / "params.yaml").read_text())["data"]["sample_test_rows"]
+    train_rows = 5000 - sample_test_rows(project)
     assert confusion.shape == (train_rows, 2)
     counts = np.loadtxt(report / "label_distribution.csv", delimiter=",", skiprows=1, dtype=int)
     assert counts[:, 1].tolist() == [train_rows // 10] * 10  # the sample is stratified
