@@ -1,8 +1,8 @@
 """`cnn3`: 3 conv layers, each followed by ReLU and 2x2 max-pooling, then 2 fully connected layers.
 
-Each conv is pooled first, then batch-normalised and ReLU'd: BatchNorm and ReLU touch a quarter of the
-pixels. Conv -> BN -> pool -> ReLU trained to the same accuracy (mini competition, fold 0: 99.54% against 99.52%, one row)
-and BatchNorm's backward pass on full-size maps was a quarter of its training step.
+Each conv is pooled first, then batch-normalised and ReLU'd, so BatchNorm and ReLU touch a quarter of the
+pixels. Conv -> BN -> pool -> ReLU trained to the same accuracy (mini competition, fold 0: 99.54% against
+99.52%, one row), and BatchNorm's backward pass on full-size maps was a quarter of its training step.
 """
 
 from __future__ import annotations

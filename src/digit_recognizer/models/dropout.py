@@ -19,7 +19,7 @@ class ByteDropout(nn.Module):
         if not 0 <= p < 1:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-        self.keep_below = round(256 * (1 - p))  # a byte below this keeps its element
+        self.keep_below = max(1, round(256 * (1 - p)))  # a byte below this keeps its element
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
