@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from digit_recognizer.augment import random_affine
-from digit_recognizer.device import configure_threads
+from digit_recognizer.device import configure_threads, keep_freed_memory
 from digit_recognizer.models import build_model
 from digit_recognizer.predict import normalize
 from digit_recognizer.stage import load_params
@@ -41,6 +41,7 @@ def images_per_second(arch: str, net: dict, config: FitConfig, bf16: bool, steps
 
 
 def main() -> None:
+    keep_freed_memory()  # as stages/train.py does
     configure_threads(0)
     for dtype in (torch.float32, torch.bfloat16):
         a = torch.rand(2048, 2048, dtype=dtype)

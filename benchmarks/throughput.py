@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from digit_recognizer.device import configure_threads
+from digit_recognizer.device import configure_threads, keep_freed_memory
 from digit_recognizer.models import build_model
 from digit_recognizer.predict import normalize, to_model_input
 from digit_recognizer.prepare import load_prepared
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    keep_freed_memory()  # as stages/train.py does; the tutorial loop's speed does not change with it
     threads = configure_threads(0)
     data = load_prepared(args.prepared)
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]

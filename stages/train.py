@@ -3,7 +3,7 @@
 import argparse
 
 from digit_recognizer import paths
-from digit_recognizer.device import configure_threads, select_device
+from digit_recognizer.device import configure_threads, keep_freed_memory, select_device
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.stage import load_params, run_stage
@@ -19,6 +19,7 @@ def main() -> None:
     params = load_params()
     shared = params["train"]
     net_kwargs, config = recipe_from_params(args.arch, params["models"][args.arch])
+    keep_freed_memory()
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
     print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
