@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import resource
-
 import pytest
 import torch
 
 from digit_recognizer.device import keep_freed_memory, select_device
 
+resource = pytest.importorskip("resource")  # Unix only
 PAGE = resource.getpagesize()
 
 

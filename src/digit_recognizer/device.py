@@ -1,4 +1,4 @@
-"""Pick the compute device (CUDA, then Apple MPS, then CPU) and set up threads for it."""
+"""Pick the compute device (CUDA, then Apple MPS, then CPU); set up CPU threads and malloc for training."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS; True if it could.
 
     By default glibc serves big blocks with mmap and returns freed ones, so every training step page-faults
-    its activations in afresh: lenet at batch 256 took ~2,000 page faults a step and an LSTM at batch 512
-    ~13,000, half its time. A training process's peak stays its footprint either way. No other allocator
-    (jemalloc, tcmalloc) is needed, nor an LD_PRELOAD. Elsewhere than glibc on Linux this does nothing.
+    its activations in afresh: lenet at batch 256 took ~1,700 page faults a step, lstm at batch 256 ~5,400,
+    half its time (benchmarks/page_faults.py). The process then holds its peak memory until it exits, as a
+    train stage soon does. This needs no other allocator (jemalloc, tcmalloc) and no LD_PRELOAD, which
+    would have to be set before the process starts. Elsewhere than glibc on Linux this does nothing.
     """
     if not sys.platform.startswith("linux"):
         return False
