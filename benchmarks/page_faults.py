@@ -11,7 +11,6 @@ images/s. A process trains `--epochs` epochs of `--images` images after one warm
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import resource
 import subprocess
@@ -22,28 +21,25 @@ import numpy as np
 
 def measure(arch: str, keep: bool, prepared: str, images: int, epochs: int) -> dict[str, float]:
     """Train `arch` in this process; return its median page faults per step and its best images/s."""
-    import torch
+    from throughput import project_trainer  # this script's neighbour: the same trainer set-up
 
     from digit_recognizer.device import configure_threads, keep_freed_memory
-    from digit_recognizer.models import build_model
     from digit_recognizer.prepare import load_prepared
     from digit_recognizer.stage import load_params
-    from digit_recognizer.training import fit, recipe_from_params, seed_everything
+    from digit_recognizer.training import recipe_from_params
 
     if keep and not keep_freed_memory():
         raise SystemExit("keep_freed_memory() had no effect here (not glibc on Linux)")
     configure_threads(0)
     data = load_prepared(prepared)
-    x, y = torch.from_numpy(data.train_images[:images]), torch.from_numpy(data.train_labels[:images])
     net, config = recipe_from_params(arch, load_params()["models"][arch])
-    config = dataclasses.replace(config, epochs=1, patience=0)
-    generator = seed_everything(0)
-    model = build_model(arch, net).to(memory_format=torch.channels_last)
+    x, y = data.train_images[:images], data.train_labels[:images]
+    one_epoch = project_trainer(arch, net, config, x, y)
     steps = len(x) // min(config.batch_size, len(x))
     faults, rates = [], []
     for epoch in range(epochs + 1):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        rate = fit(model, x, y, x[:256], y[:256], config, generator, torch.device("cpu")).images_per_second
+        rate = one_epoch()
         if epoch:  # the first epoch grows the heap and builds oneDNN's kernels
             faults.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps)
             rates.append(rate)
