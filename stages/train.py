@@ -3,6 +3,7 @@
 import argparse
 
 from digit_recognizer import paths
+from digit_recognizer.atomic import write_json
 from digit_recognizer.device import configure_threads, keep_freed_memory, select_device
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.prepare import load_prepared
@@ -23,7 +24,7 @@ def main() -> None:
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
     print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
-    metrics = train_fold(
+    metrics, timing = train_fold(
         args.arch,
         args.fold,
         net_kwargs=net_kwargs,
@@ -33,7 +34,12 @@ def main() -> None:
         seed=shared["seed"],
         device=device,
     )
-    print(f"train {args.arch}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}", flush=True)
+    write_json(paths.timing_file(args.arch, args.fold), timing)
+    print(
+        f"train {args.arch}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}, "
+        f"{timing['train_seconds']:.0f} s, {timing['images_per_second']:,.0f} img/s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

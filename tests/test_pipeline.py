@@ -48,7 +48,7 @@ def project(tmp_path_factory):
     params["data"]["source"] = "sample"
     params["cv"].update(folds=2, fold_ids=[0, 1])
     for name, tiny in TINY_MODELS.items():
-        params["models"][name] = {**params["models"][name], **tiny, "batch_size": 64, "patience": 0}
+        params["models"][name] = {**params["models"][name], **tiny, "batch_size": 64}
     params["train"]["num_threads"] = 2
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=root)
@@ -93,7 +93,11 @@ def test_report_files_and_dvc_plots_page(project):
     report = project / "data" / "report"
     curves = (report / "learning_curves.csv").read_text().splitlines()
     assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
-    assert len(curves) == 1 + len(TINY_MODELS) * 2 * 2  # (arch, fold, split), one epoch each
+    models = yaml.safe_load((project / "params.yaml").read_text())["models"]
+    splits = {name: 3 if models[name].get("val_fraction") else 2 for name in TINY_MODELS}  # + inner validation
+    assert splits["cnn"] == 3  # the default cnn early-stops on an inner validation split
+    assert len(curves) == 1 + sum(splits.values()) * 2  # (arch, fold, split), one epoch each
+    assert {line.split(",")[2] for line in curves[1:]} == {"train", "val", "held_out"}
     confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
     train_rows = 5000 - sample_test_rows(project)
     assert confusion.shape == (train_rows, 2)

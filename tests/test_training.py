@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from digit_recognizer.errors import UserError
 from digit_recognizer.fold_run import load_fold_model, train_fold
 from digit_recognizer.models import ARCHITECTURES, build_model
 from digit_recognizer.predict import predict
-from digit_recognizer.training import FitConfig, fit, seed_everything
+from digit_recognizer.training import FitConfig, fit, seed_everything, stratified_holdout
 
 from .conftest import subset
 
@@ -40,10 +41,11 @@ def test_each_architecture_learns_real_digits(arch, sample_prepared):
     config = FitConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=1e-2 if arch == "lstm" else 3e-3, rotate=5)
     generator = seed_everything(0)
     model = build_model(arch, TINY_NETS[arch])
-    result = fit(model, train_x, train_y, val_x, val_y, config, generator, torch.device("cpu"))
+    result = fit(model, train_x, train_y, config, generator, torch.device("cpu"), monitor=(val_x, val_y))
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0] and losses[-1] < 1.5  # chance is ln(10) = 2.30
-    assert result.history[-1]["val_accuracy"] > 0.6
+    assert result.history[-1]["held_out_accuracy"] > 0.6
+    assert result.kept_epoch == epochs  # no recipe key asks for anything else: the last epoch stays
     probabilities = predict(model, data.test_images[:37])
     assert probabilities.shape == (37, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
@@ -62,15 +64,15 @@ def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path, cpu_bf16):
         runs.append(np.load(tmp_path / name / "predictions.npz"))
     np.testing.assert_array_equal(runs[0]["oof"], runs[1]["oof"])
     np.testing.assert_array_equal(runs[0]["test"], runs[1]["test"])
-    other = train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / "c", seed=8, device=torch.device("cpu"))
+    other, _ = train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / "c", seed=8, device=torch.device("cpu"))
     assert other["fold"] == 1
     assert not np.array_equal(np.load(tmp_path / "c" / "predictions.npz")["test"], runs[0]["test"])
 
 
 def test_train_fold_writes_a_self_describing_run(sample_prepared, tmp_path):
     data = subset(sample_prepared, np.arange(1000))
-    config = FitConfig(epochs=2, batch_size=50, lr=3e-3, patience=1)
-    metrics = train_fold("lenet", 2, TINY_NETS["lenet"], config, data, tmp_path / "run", 0, torch.device("cpu"))
+    config = FitConfig(epochs=2, batch_size=50, lr=3e-3, val_fraction=0.1, patience=1, restore_best=True)
+    metrics, timing = train_fold("lenet", 2, TINY_NETS["lenet"], config, data, tmp_path / "run", 0, torch.device("cpu"))
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["live", "metrics.json", "model.pt", "predictions.npz"]
     saved = np.load(run / "predictions.npz")
@@ -78,13 +80,51 @@ def test_train_fold_writes_a_self_describing_run(sample_prepared, tmp_path):
     assert saved["oof"].shape == (len(saved["oof_index"]), 10) and saved["test"].shape == (1000, 10)
     assert json.loads((run / "metrics.json").read_text()) == metrics
     assert 0 <= metrics["accuracy"] <= 1 and metrics["parameters"] > 0
+    # the inner validation split comes out of the training folds, a tenth of every digit's rows
+    assert metrics["train_rows"] + metrics["inner_val_rows"] == np.sum(data.folds != 2)
+    assert metrics["inner_val_rows"] == pytest.approx(0.1 * np.sum(data.folds != 2), abs=10)
+    # timings stay out of the folder, whose hash must not change when the predictions do not
+    assert "train_seconds" not in metrics and timing["train_seconds"] > 0 and timing["images_per_second"] > 0
     # the checkpoint rebuilds the model by itself and reproduces the OOF predictions
     model = load_fold_model(run / "model.pt")
     held_out = data.train_images[saved["oof_index"]]
     np.testing.assert_allclose(predict(model, held_out), saved["oof"], atol=1e-6)
-    # dvclive's per-epoch curves
-    curve = (run / "live" / "plots" / "metrics" / "val_accuracy.tsv").read_text().splitlines()
-    assert curve[0].split("\t") == ["step", "val_accuracy"] and len(curve) == 1 + metrics["epochs_run"]
+    # dvclive's per-epoch curves: the inner validation split, and the held-out fold for drawing only
+    for split in ("val", "held_out"):
+        curve = (run / "live" / "plots" / "metrics" / f"{split}_accuracy.tsv").read_text().splitlines()
+        assert curve[0].split("\t") == ["step", f"{split}_accuracy"] and len(curve) == 1 + metrics["epochs_run"]
+
+
+HONEST_RECIPES = {
+    "last epoch": FitConfig(epochs=3, batch_size=64, lr=3e-3, rotate=10, cpu_bf16=True),
+    "early stop, restore, plateau": FitConfig(
+        epochs=4, batch_size=64, lr=3e-3, schedule="plateau", plateau_patience=0, val_fraction=0.2, patience=1,
+        restore_best=True,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", list(HONEST_RECIPES))
+def test_held_out_labels_never_reach_the_model(recipe, sample_prepared, tmp_path):
+    """Shuffling the held-out fold's labels changes its score and nothing else: weights, test predictions."""
+    data = subset(sample_prepared, np.arange(1500))
+    shuffled_labels = data.train_labels.copy()
+    held_out = np.flatnonzero(data.folds == 0)
+    shuffled_labels[held_out] = np.random.default_rng(0).permutation(shuffled_labels[held_out])
+    shuffled = dataclasses.replace(data, train_labels=shuffled_labels)
+    config = HONEST_RECIPES[recipe]
+    runs = {}
+    for name, prepared in (("true", data), ("shuffled", shuffled)):
+        runs[name] = train_fold("cnn", 0, TINY_NETS["cnn"], config, prepared, tmp_path / name, 3, torch.device("cpu"))
+    weights = {name: torch.load(tmp_path / name / "model.pt")["state_dict"] for name in runs}
+    assert weights["true"].keys() == weights["shuffled"].keys()
+    assert all(torch.equal(weights["true"][k], weights["shuffled"][k]) for k in weights["true"])
+    predictions = {name: np.load(tmp_path / name / "predictions.npz") for name in runs}
+    np.testing.assert_array_equal(predictions["true"]["test"], predictions["shuffled"]["test"])
+    np.testing.assert_array_equal(predictions["true"]["oof"], predictions["shuffled"]["oof"])
+    (true_metrics, _), (shuffled_metrics, _) = runs["true"], runs["shuffled"]
+    assert true_metrics["kept_epoch"] == shuffled_metrics["kept_epoch"]
+    assert true_metrics["accuracy"] > shuffled_metrics["accuracy"] + 0.3  # the labels did differ
 
 
 def test_early_stopping_restores_the_best_epoch(sample_prepared):
@@ -92,12 +132,14 @@ def test_early_stopping_restores_the_best_epoch(sample_prepared):
     train_x, train_y = tensors(data, np.flatnonzero(data.folds == 4)[:400])
     val_x, val_y = tensors(data, np.flatnonzero(data.folds == 0))
     # a learning rate this high makes validation accuracy wander, so patience triggers
-    config = FitConfig(epochs=12, batch_size=32, optimizer="sgd", lr=0.5, schedule="constant", patience=2)
+    config = FitConfig(
+        epochs=12, batch_size=32, optimizer="sgd", lr=0.5, schedule="constant", patience=2, restore_best=True
+    )
     model = build_model("mlp", TINY_NETS["mlp"])
-    result = fit(model, train_x, train_y, val_x, val_y, config, seed_everything(0), torch.device("cpu"))
+    result = fit(model, train_x, train_y, config, seed_everything(0), torch.device("cpu"), val=(val_x, val_y))
     best = max(result.history, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-    assert result.best_epoch == best["epoch"]
-    assert len(result.history) - result.best_epoch <= 2
+    assert result.kept_epoch == best["epoch"]
+    assert len(result.history) - result.kept_epoch <= 2
     restored = (predict(model, val_x.numpy()).argmax(1) == val_y.numpy()).mean()
     assert restored == pytest.approx(best["val_accuracy"], abs=1e-6)
 
@@ -108,20 +150,23 @@ def test_schedules_change_the_learning_rate_as_documented(schedule, sample_prepa
     train_x, train_y = tensors(data, np.arange(256))
     config = FitConfig(epochs=3, batch_size=64, lr=0.01, schedule=schedule, gamma=0.5)
     result = fit(
-        build_model("mlp", TINY_NETS["mlp"]),
-        train_x,
-        train_y,
-        train_x,
-        train_y,
-        config,
-        seed_everything(0),
-        torch.device("cpu"),
-    )
+        build_model("mlp", TINY_NETS["mlp"]), train_x, train_y, config, seed_everything(0), torch.device("cpu"),
+        val=(train_x, train_y),
+    )  # fmt: skip
     lrs = [r["lr"] for r in result.history]
     if schedule == "exponential":
         assert lrs == pytest.approx([0.01, 0.005, 0.0025])  # the lr each epoch trained with
     elif schedule == "constant":
         assert lrs == [0.01] * 3
+
+
+def test_inner_validation_split_is_stratified_and_seeded(sample_prepared):
+    labels = sample_prepared.train_labels
+    mask = stratified_holdout(labels, 0.1, seed=5)
+    per_digit = np.bincount(labels[mask], minlength=10) / np.bincount(labels, minlength=10)
+    np.testing.assert_allclose(per_digit, 0.1, atol=0.01)
+    np.testing.assert_array_equal(mask, stratified_holdout(labels, 0.1, seed=5))
+    assert not np.array_equal(mask, stratified_holdout(labels, 0.1, seed=6))
 
 
 def test_augmentation_moves_ink_but_keeps_the_digit(sample_prepared):
@@ -147,6 +192,10 @@ def test_unknown_params_fail_loudly():
         FitConfig.from_params("cnn", {"epoch": 3})
     with pytest.raises(UserError, match="optimizer"):
         FitConfig.from_params("cnn", {"optimizer": "adagrad"})
+    for decision in ({"patience": 3}, {"restore_best": True}, {"schedule": "plateau"}):
+        with pytest.raises(UserError, match="held-out CV fold never chooses"):
+            FitConfig.from_params("cnn", decision)  # needs an inner validation split
+        assert FitConfig.from_params("cnn", {**decision, "val_fraction": 0.1}).needs_validation
     with pytest.raises(UserError, match=r"models\.cnn\.net"):
         build_model("cnn", {"width": 3})
     with pytest.raises(UserError, match="unknown architecture"):

@@ -190,13 +190,24 @@ def run_ensemble(
 
 
 def _scores(oof, labels, folds, test_probs, test_labels) -> dict:
+    """CV accuracy and log-loss with their standard errors over rows (the noise band `dvc exp show` shows)."""
     fold_acc = {str(f): round(accuracy(oof[folds == f], labels[folds == f]), 6) for f in np.unique(folds)}
+    row_losses = -np.log(np.clip(oof[np.arange(len(labels)), labels].astype(np.float64), 1e-15, 1.0))
     scores = {
         "cv_accuracy": round(accuracy(oof, labels), 6),
+        "cv_accuracy_se": round(accuracy_standard_error(oof, labels), 6),
         "cv_accuracy_std": round(float(np.std(list(fold_acc.values()))), 6),
-        "cv_log_loss": round(log_loss(oof, labels), 6),
+        "cv_log_loss": round(float(row_losses.mean()), 6),
+        "cv_log_loss_se": round(float(row_losses.std(ddof=1) / np.sqrt(len(labels))), 6),
         "fold_accuracy": fold_acc,
     }
     if test_labels is not None:  # the embedded sample keeps its answer key: score as the leaderboard would
         scores["sample_leaderboard_accuracy"] = round(accuracy(test_probs, test_labels), 6)
+        scores["sample_leaderboard_accuracy_se"] = round(accuracy_standard_error(test_probs, test_labels), 6)
     return scores
+
+
+def accuracy_standard_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """sqrt(p (1 - p) / N): the binomial standard error of an accuracy p measured on N rows."""
+    p = accuracy(probabilities, labels)
+    return float(np.sqrt(p * (1 - p) / len(labels)))

@@ -2,8 +2,15 @@
 
 model.pt         weights + architecture name + net kwargs + training config (enough to rebuild it)
 predictions.npz  oof_index (held-out row numbers), oof (their probabilities), test (test probabilities)
-metrics.json     held-out accuracy and log-loss, best epoch, time, throughput, parameter count
-live/            dvclive's per-epoch curves (train/val loss and accuracy, lr)
+metrics.json     held-out accuracy and log-loss, epochs run and kept, rows used, parameter count
+live/            dvclive's per-epoch curves: training, inner validation (when the recipe has one) and
+                 held-out loss and accuracy, lr
+
+Everything in the folder is a function of the data, params and seed, so a re-run that reproduces the
+predictions reproduces the folder's hash and nothing downstream re-runs. How long training took is
+returned separately (the stage logs it outside the folder).
+
+The held-out fold is predicted once, after training; its labels only feed the learning curves.
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from digit_recognizer.atomic import atomic_dir
 from digit_recognizer.models import build_model
 from digit_recognizer.predict import predict
 from digit_recognizer.prepare import Prepared
-from digit_recognizer.training import FitConfig, accuracy, count_parameters, fit, log_loss, seed_everything
+from digit_recognizer.training import (
+    FitConfig,
+    accuracy,
+    count_parameters,
+    fit,
+    log_loss,
+    seed_everything,
+    stratified_holdout,
+)
 
 
 def train_fold(
@@ -32,12 +47,19 @@ def train_fold(
     out_dir: str | Path,
     seed: int,
     device: torch.device,
-) -> dict[str, Any]:
-    """Train `arch` on every fold but `fold`, predict the held-out fold and the test set; return the metrics."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train `arch` on every fold but `fold`, predict the held-out fold and the test set.
+
+    Returns (metrics, timing): metrics as written to metrics.json; timing (seconds, images/s, device) apart.
+    """
     if not 0 <= fold < data.n_folds:
         raise ValueError(f"fold {fold} is outside 0..{data.n_folds - 1}")
     held_out = np.flatnonzero(data.folds == fold)
     train_rows = np.flatnonzero(data.folds != fold)
+    val_rows = np.empty(0, dtype=train_rows.dtype)
+    if config.val_fraction:
+        inner = stratified_holdout(data.train_labels[train_rows], config.val_fraction, seed * 1000 + fold)
+        train_rows, val_rows = train_rows[~inner], train_rows[inner]
     generator = seed_everything(seed * 1000 + fold)
     model = build_model(arch, net_kwargs)
     if device.type != "mps":
@@ -54,15 +76,17 @@ def train_fold(
                         live.log_metric(key, value, plot=True)
                 live.next_step()
 
+            def rows(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+                return torch.from_numpy(data.train_images[index]), torch.from_numpy(data.train_labels[index])
+
             result = fit(
                 model,
-                torch.from_numpy(data.train_images[train_rows]),
-                torch.from_numpy(data.train_labels[train_rows]),
-                torch.from_numpy(data.train_images[held_out]),
-                torch.from_numpy(data.train_labels[held_out]),
+                *rows(train_rows),
                 config,
                 generator,
                 device,
+                val=rows(val_rows) if len(val_rows) else None,
+                monitor=rows(held_out),
                 log=log_epoch,
                 desc=f"{arch}-{fold}",
             )
@@ -74,12 +98,17 @@ def train_fold(
             "fold": fold,
             "accuracy": accuracy(oof, labels),
             "log_loss": log_loss(oof, labels),
-            "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
+            "kept_epoch": result.kept_epoch,
+            "train_rows": len(train_rows),
+            "inner_val_rows": len(val_rows),
+            "parameters": count_parameters(model),
+        }
+        timing = {
             "train_seconds": round(result.seconds, 2),
             "images_per_second": round(result.images_per_second, 1),
-            "parameters": count_parameters(model),
             "device": str(device),
+            "threads": torch.get_num_threads(),
         }
         torch.save(
             {
@@ -94,7 +123,7 @@ def train_fold(
         )
         np.savez(tmp / "predictions.npz", oof_index=held_out, oof=oof, test=test)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return metrics, timing
 
 
 def load_fold_model(path: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:

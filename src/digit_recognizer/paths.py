@@ -8,6 +8,7 @@ DATA = Path("data")
 RAW = DATA / "raw"
 PREPARED = DATA / "prepared"
 TRAIN = DATA / "train"
+TIMINGS = DATA / "timings"  # how long each fold took to train: a log, not a DVC output (it would change hashes)
 ENSEMBLE = DATA / "ensemble"
 REPORT = DATA / "report"
 METRICS = DATA / "metrics.json"
@@ -24,3 +25,8 @@ COMPETITION_FILES = (TRAIN_CSV, TEST_CSV, SAMPLE_SUBMISSION_CSV)
 def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
     """Folder of one (architecture, fold) training run: weights, OOF/test probabilities, metrics, curves."""
     return root / f"{model}-{fold}"
+
+
+def timing_file(model: str, fold: int, root: Path = TIMINGS) -> Path:
+    """Seconds, images/s, device and threads of the last time this (architecture, fold) trained here."""
+    return root / f"{model}-{fold}.json"

@@ -1,10 +1,12 @@
 """The report: data files for DVC's Vega-Lite plots and PNG pictures, all under data/report/.
 
-learning_curves.csv       architecture, fold, split (train/val), epoch, loss, accuracy (from dvclive)
+learning_curves.csv       architecture, fold, split, epoch, loss, accuracy (from dvclive); split is train
+                          (training batches), val (the inner validation split, where a recipe has one) or
+                          held_out (the CV fold, scored for these curves only)
 confusion.csv             actual, predicted: the ensemble's honest out-of-fold predictions
 per_class_accuracy.csv    architecture, digit, accuracy (out-of-fold)
 label_distribution.csv    digit, count in train.csv
-architectures.csv / .png  parameters, training time, images/s, CV accuracy, ensemble weight
+architectures.csv / .png  parameters, epochs, CV accuracy and its standard error, ensemble weight
 train_digits.png          random training digits with their labels
 confidently_wrong.png     the out-of-fold mistakes the ensemble was surest of
 least_confident_test.png  the test digits the ensemble was least sure of
@@ -23,14 +25,18 @@ from digit_recognizer.atomic import atomic_dir
 from digit_recognizer.ensemble import load_architecture
 from digit_recognizer.prepare import load_prepared
 
+CURVE_SPLITS = ("train", "val", "held_out")
+
 
 def learning_curves(architectures: list[str], n_folds: int, train_dir: Path = paths.TRAIN) -> pd.DataFrame:
-    """Per-epoch train/val loss and accuracy of every (architecture, fold), from the dvclive logs."""
+    """Per-epoch loss and accuracy of every (architecture, fold, split), from the dvclive logs."""
     frames = []
     for arch in architectures:
         for fold in range(n_folds):
             metrics_dir = paths.train_run_dir(arch, fold, train_dir) / "live" / "plots" / "metrics"
-            for split in ("train", "val"):
+            for split in CURVE_SPLITS:
+                if not (metrics_dir / f"{split}_loss.tsv").exists():
+                    continue  # no inner validation split in this recipe
                 loss = pd.read_csv(metrics_dir / f"{split}_loss.tsv", sep="\t")
                 acc = pd.read_csv(metrics_dir / f"{split}_accuracy.tsv", sep="\t")
                 frame = loss.merge(acc, on="step").rename(
@@ -64,10 +70,9 @@ def architecture_table(architectures: list[str], n_folds: int, metrics: dict, tr
             {
                 "architecture": arch,
                 "parameters": runs[0]["parameters"],
-                "train_seconds": round(sum(r["train_seconds"] for r in runs), 1),
-                "images_per_second": round(float(np.mean([r["images_per_second"] for r in runs]))),
+                "epochs": round(float(np.mean([r["epochs_run"] for r in runs])), 1),
                 "cv_accuracy": metrics[arch]["cv_accuracy"],
-                "cv_accuracy_std": metrics[arch]["cv_accuracy_std"],
+                "cv_accuracy_se": metrics[arch]["cv_accuracy_se"],
                 "ensemble_weight": metrics[arch]["weight"],
             }
         )
@@ -76,7 +81,7 @@ def architecture_table(architectures: list[str], n_folds: int, metrics: dict, tr
         {
             "architecture": "ensemble",
             "cv_accuracy": ensemble["cv_accuracy"],
-            "cv_accuracy_std": ensemble["cv_accuracy_std"],
+            "cv_accuracy_se": ensemble["cv_accuracy_se"],
         }
     )
     return pd.DataFrame(rows)
@@ -110,10 +115,9 @@ def table_png(table: pd.DataFrame, path: Path, title: str) -> None:
 
     formats = {
         "parameters": "{:,.0f}",
-        "train_seconds": "{:,.0f}",
-        "images_per_second": "{:,.0f}",
+        "epochs": "{:g}",
         "cv_accuracy": "{:.3%}",
-        "cv_accuracy_std": "{:.3%}",
+        "cv_accuracy_se": "± {:.3%}",
         "ensemble_weight": "{:.3f}",
     }
     shown = table.astype(object).copy()

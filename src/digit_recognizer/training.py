@@ -1,7 +1,10 @@
 """Train one model on one fold: `fit` is a plain loop over in-memory uint8 tensors (no DataLoader).
 
 Batches are sliced from the whole fold held as uint8 on the device, converted to float on the fly and
-augmented as a batch. Early stopping watches the held-out fold and restores the best weights.
+augmented as a batch. The model that comes out is the last epoch's, unless the recipe asks for early
+stopping, best-epoch restore or the plateau schedule: those watch an inner validation split carved from
+the training rows (`val_fraction`). The held-out CV fold may be passed as `monitor` to draw learning
+curves; no decision reads it.
 """
 
 from __future__ import annotations
@@ -41,8 +44,15 @@ class FitConfig:
     rotate: float = 0.0  # augmentation: max degrees either way
     zoom: float = 0.0  # max relative scale change
     shift: float = 0.0  # max shift, as a fraction of the image side
-    patience: int = 0  # early stopping: epochs without a better val accuracy before stopping; 0 = never
+    val_fraction: float = 0.0  # share of the training rows held aside (stratified) as the inner validation split
+    patience: int = 0  # early stopping: epochs without a better inner-val accuracy before stopping; 0 = never
+    restore_best: bool = False  # keep the epoch with the best inner-val accuracy instead of the last one
     cpu_bf16: bool = False  # train and validate in bfloat16 autocast on the CPU too (CUDA always does)
+
+    @property
+    def needs_validation(self) -> bool:
+        """Does any decision (early stop, best-epoch restore, plateau) read the inner validation split?"""
+        return self.patience > 0 or self.restore_best or self.schedule == "plateau"
 
     @classmethod
     def from_params(cls, name: str, params: dict[str, Any]) -> FitConfig:
@@ -55,6 +65,13 @@ class FitConfig:
             raise UserError(f"models.{name}.optimizer: {config.optimizer!r} is not one of {sorted(OPTIMIZERS)}")
         if config.schedule not in SCHEDULES:
             raise UserError(f"models.{name}.schedule: {config.schedule!r} is not one of {sorted(SCHEDULES)}")
+        if not 0 <= config.val_fraction < 1:
+            raise UserError(f"models.{name}.val_fraction: {config.val_fraction} is not in [0, 1)")
+        if config.needs_validation and config.val_fraction == 0:
+            raise UserError(
+                f"models.{name}: patience, restore_best and schedule 'plateau' watch an inner validation split; "
+                "set val_fraction (e.g. 0.1): the held-out CV fold never chooses anything"
+            )
         return config
 
 
@@ -67,7 +84,7 @@ def recipe_from_params(name: str, section: dict[str, Any]) -> tuple[dict[str, An
 @dataclass
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
-    best_epoch: int = 0  # 1-based; its weights are the ones left in the model
+    kept_epoch: int = 0  # 1-based: the epoch whose weights are left in the model
     seconds: float = 0.0
     images_per_second: float = 0.0  # training images (forward + backward + augmentation) per second
 
@@ -97,33 +114,40 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+Split = tuple[torch.Tensor, torch.Tensor]  # (N, 28, 28) uint8 images, (N,) int64 labels
+
+
 def fit(
     model: nn.Module,
     train_images: torch.Tensor,
     train_labels: torch.Tensor,
-    val_images: torch.Tensor,
-    val_labels: torch.Tensor,
     config: FitConfig,
     generator: torch.Generator,
     device: torch.device,
+    val: Split | None = None,
+    monitor: Split | None = None,
     log: Callable[[dict[str, float]], None] | None = None,
     desc: str = "train",
 ) -> FitResult:
-    """Train `model` on (N, 28, 28) uint8 images; leave the best epoch's weights (by val accuracy) in it.
+    """Train `model` on (N, 28, 28) uint8 images; leave the last epoch's weights in it (or the best by `val`).
 
+    val: the inner validation split, read by early stopping, best-epoch restore and the plateau schedule.
+    monitor: scored after every epoch for the learning curves only (the held-out CV fold); nothing reads it.
     With config.cpu_bf16 the CPU trains and validates in bfloat16 autocast (about 2x faster convolutions
     where the CPU has AVX512-BF16 or AMX); the predictions written afterwards stay float32.
     """
+    if config.needs_validation and val is None:
+        raise ValueError("patience, restore_best and the plateau schedule need a `val` split")
     model.to(device)
     x, y = train_images.to(device), train_labels.to(device)
-    val_x, val_y = val_images.to(device), val_labels.to(device)
+    scored = {name: (s[0].to(device), s[1].to(device)) for name, s in (("val", val), ("held_out", monitor)) if s}
     batch_size = min(config.batch_size, len(x))
     steps = len(x) // batch_size  # the last partial batch is dropped; shuffling covers it in other epochs
     optimizer = make_optimizer(model, config, device)
     scheduler = _make_schedule(optimizer, config, steps)
     augment = config.rotate or config.zoom or config.shift
 
-    result, best_state, best_key, stale = FitResult(), None, (-1.0, 0.0), 0
+    result, best_state, best_key, best_epoch, stale = FitResult(), None, (-1.0, 0.0), 0, 0
     start = time.perf_counter()
     train_time = 0.0
     for epoch in range(1, config.epochs + 1):
@@ -152,42 +176,59 @@ def fit(
                 bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}")
         train_time += time.perf_counter() - epoch_start
 
-        val_logits = predict_logits(model, val_x, cpu_bf16=config.cpu_bf16)
-        val_loss = F.cross_entropy(val_logits, val_y).item()
-        val_acc = (val_logits.argmax(1) == val_y).float().mean().item()
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
             "train_loss": loss_sum.item() / max(steps, 1),
             "train_accuracy": correct.item() / max(steps * batch_size, 1),
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
         }
+        for name, (images, labels) in scored.items():
+            logits = predict_logits(model, images, cpu_bf16=config.cpu_bf16)
+            record[f"{name}_loss"] = F.cross_entropy(logits, labels).item()
+            record[f"{name}_accuracy"] = (logits.argmax(1) == labels).float().mean().item()
         result.history.append(record)
+        result.kept_epoch = epoch
         if log:
             log(record)
         tqdm.write(
-            f"{desc} epoch {epoch}/{config.epochs}: train loss {record['train_loss']:.4f}, "
-            f"val loss {val_loss:.4f}, val acc {val_acc:.4%}"
+            f"{desc} epoch {epoch}/{config.epochs}: "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in record.items() if k not in ("epoch", "lr"))
         )
         if config.schedule == "exponential":
             scheduler.step()
-        elif config.schedule == "plateau":
-            scheduler.step(val_loss)
-
-        if (val_acc, -val_loss) > best_key:
-            best_key, best_state, result.best_epoch, stale = (val_acc, -val_loss), _copy_state(model), epoch, 0
+        if not config.needs_validation:
+            continue
+        # Everything below reads the inner validation split only.
+        if config.schedule == "plateau":
+            scheduler.step(record["val_loss"])
+        key = (record["val_accuracy"], -record["val_loss"])
+        if key > best_key:
+            best_key, best_state, best_epoch, stale = key, _copy_state(model), epoch, 0
         else:
             stale += 1
             if config.patience and stale >= config.patience:
-                tqdm.write(f"{desc}: early stop after epoch {epoch}, best was epoch {result.best_epoch}")
+                tqdm.write(f"{desc}: early stop after epoch {epoch}, best inner-val epoch was {best_epoch}")
                 break
 
-    if best_state is not None:
+    if config.restore_best and best_state is not None:
         model.load_state_dict(best_state)
+        result.kept_epoch = best_epoch
     result.seconds = time.perf_counter() - start
     result.images_per_second = len(result.history) * steps * batch_size / max(train_time, 1e-9)
     return result
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A boolean mask over `labels` that picks `fraction` of every class's rows (at least one), seeded.
+
+    numpy rather than sklearn's train_test_split: importing sklearn costs a train stage about 1 s.
+    """
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        mask[rng.permutation(rows)[: max(1, round(fraction * len(rows)))]] = True
+    return mask
 
 
 def _make_schedule(optimizer: torch.optim.Optimizer, config: FitConfig, steps_per_epoch: int):
