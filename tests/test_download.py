@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_recognizer.download import download, resolve_source
+from digit_recognizer.download import download, read_origin, resolve_source
 from digit_recognizer.errors import UserError
 from digit_recognizer.prepare import load_competition
 
@@ -31,6 +31,7 @@ def zip_of(folder: Path, names=COMPETITION_FILES) -> bytes:
 def test_sample_source_writes_real_digits_in_kaggle_format(tmp_path):
     message = download("sample", tmp_path / "raw", sample_test_rows=1000, seed=0)
     assert "embedded sample" in message
+    assert read_origin(tmp_path / "raw")["kind"] == "sample"  # `submit` refuses what this data produces
     raw = tmp_path / "raw"
     assert (raw / "train.csv").read_text().splitlines()[0].startswith("label,pixel0,pixel1,")
     assert (raw / "sample_submission.csv").read_text().splitlines()[:2] == ["ImageId,Label", "1,0"]
@@ -45,8 +46,9 @@ def test_zip_source(sample_raw, tmp_path):
     archive = tmp_path / "digit-recognizer.zip"
     archive.write_bytes(zip_of(sample_raw))
     download(str(archive), tmp_path / "raw")
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(COMPETITION_FILES)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted([*COMPETITION_FILES, "origin.json"])
     assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+    assert read_origin(tmp_path / "raw") == {"kind": "local", "description": str(archive)}
 
 
 def test_folder_source_keeps_an_answer_key(sample_raw, tmp_path):
@@ -109,6 +111,7 @@ def test_kaggle_api_download_through_real_client(kaggle_env, sample_raw, tmp_pat
         ("GET", "/files/digit-recognizer.zip"),
     ]
     assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+    assert read_origin(tmp_path / "raw")["kind"] == "kaggle"
 
 
 def test_kaggle_403_asks_to_accept_the_rules_and_never_shows_the_key(kaggle_env, tmp_path, monkeypatch, capsys):

@@ -8,7 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from digit_recognizer import paths
 from digit_recognizer.cli import main as cli_main
+from digit_recognizer.csv_io import SUBMISSION_COLUMNS, write_int_csv
+from digit_recognizer.download import download
 from digit_recognizer.ensemble import Combiner, fit_weights, nested_oof
 from digit_recognizer.errors import CsvError, UserError
 from digit_recognizer.submission import write_submission
@@ -84,15 +87,12 @@ def test_write_submission_checks_against_sample_submission(sample_raw, tmp_path)
 
 
 @pytest.fixture
-def submission_file(sample_raw, tmp_path, monkeypatch):
-    """A valid submission in a project folder whose data/raw holds the sample's sample_submission.csv."""
+def submission_file(tmp_path, monkeypatch):
+    """A valid 28,000-row submission (the size of Kaggle's test set) in a project folder."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data" / "raw").mkdir(parents=True)
-    (tmp_path / "data" / "raw" / "sample_submission.csv").write_bytes(
-        (sample_raw / "sample_submission.csv").read_bytes()
-    )
     out = tmp_path / "submissions" / "submission.csv"
-    write_submission(np.arange(1000) % 10, out, sample_raw / "sample_submission.csv")
+    ids = np.arange(1, 28_001)
+    write_int_csv(out, SUBMISSION_COLUMNS, np.column_stack([ids, ids % 10]).astype(np.int32))
     return out
 
 
@@ -127,8 +127,38 @@ def test_submit_refuses_an_invalid_file_before_contacting_kaggle(submission_file
         def submit(self, *args):
             raise AssertionError("an invalid file must not be sent")
 
-    with pytest.raises(CsvError, match="995 rows, expected 1000"):
+    with pytest.raises(UserError, match="has 27,995 rows but Kaggle's digit-recognizer test set has 28,000"):
         submit(submission_file, "m", client=NeverCalled())
+    lines[8] = "7,3"  # ImageId 7 twice, no 8
+    submission_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CsvError, match="ImageId 7 should be 8"):
+        submit(submission_file, "m", client=NeverCalled())
+
+
+def test_submit_refuses_what_the_embedded_sample_produced(sample_raw, tmp_path, monkeypatch, kaggle_env):
+    """The pipeline's own file, made from the sample, must never reach the real competition."""
+    monkeypatch.chdir(tmp_path)
+    download("sample", paths.RAW, sample_test_rows=1000)
+    write_submission(np.arange(1000) % 10, paths.SUBMISSION, paths.RAW / "sample_submission.csv")
+    result = subprocess.run(
+        [sys.executable, "-m", "digit_recognizer.cli", "submit"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert (
+        "submissions/submission.csv has 1,000 rows but Kaggle's digit-recognizer test set has 28,000" in result.stderr
+    )
+    assert "data came from the embedded sample" in result.stderr and "data.source: kaggle" in result.stderr
+
+
+def test_submit_without_network_says_how_to_submit_by_hand(submission_file, kaggle_env, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key")
+    with KaggleStandIn() as server:
+        closed_url = server.url  # nothing listens there once the block ends
+    point_kaggle_client_at(closed_url, monkeypatch)
+    with pytest.raises(UserError, match=r"could not reach Kaggle to submit .*Submit Predictions") as raised:
+        submit(submission_file, "m")
+    assert "by hand and set data.source" not in str(raised.value)
 
 
 def test_submit_without_credentials_from_the_command_line(submission_file, kaggle_env):
@@ -143,6 +173,23 @@ def test_submit_without_credentials_from_the_command_line(submission_file, kaggl
 
 def test_default_message_names_commit_and_cv(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "metrics.json").write_text('{"ensemble": {"cv_accuracy": 0.99612}}')
     assert default_message(tmp_path / "data" / "metrics.json").endswith("ensemble CV 99.612%")
+    monkeypatch.setenv("DVC_EXP_NAME", "wider-cnn")
+    assert default_message(tmp_path / "data" / "metrics.json").startswith("exp wider-cnn")
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    from digit_recognizer.compare import compare_rows, mcnemar_exact
+
+    assert mcnemar_exact(10, 0) == pytest.approx(2 * 0.5**10)  # all ten discordant rows on one side
+    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
+    assert mcnemar_exact(0, 0) == 1.0
+    a = np.array([True] * 90 + [False] * 10)
+    b = np.array([True] * 88 + [False] * 2 + [True] * 10)  # fixes the last 10 rows, breaks 2
+    row = compare_rows("cnn", a, b)
+    assert (row.fixes, row.breaks) == (10, 2) and row.accuracy_b - row.accuracy_a == pytest.approx(0.08)
+    assert row.p_value == pytest.approx(mcnemar_exact(10, 2)) and row.verdict(0.05) == "B better"
+    assert compare_rows("cnn", b, a).verdict(0.05) == "B worse" and row.verdict(0.01) == "noise"

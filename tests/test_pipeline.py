@@ -89,6 +89,18 @@ def test_repro_writes_a_valid_submission_and_metrics(project):
     assert "up to date" in run("dvc", "status", cwd=project)
 
 
+def test_forced_retrain_that_reproduces_its_predictions_reruns_nothing_downstream(project):
+    lock_before = yaml.safe_load((project / "dvc.lock").read_text())
+    timing = project / "data" / "timings" / "mlp-0.json"
+    seconds_before = json.loads(timing.read_text())["train_seconds"]
+    output = run("dvc", "repro", "-f", "train@mlp-0", cwd=project)  # also re-runs download and prepare
+    assert "Running stage 'train@mlp-0'" in output
+    assert json.loads(timing.read_text())["train_seconds"] != seconds_before  # it did train again
+    lock_after = yaml.safe_load((project / "dvc.lock").read_text())
+    assert lock_after["stages"]["train@mlp-0"]["outs"] == lock_before["stages"]["train@mlp-0"]["outs"]
+    assert json.loads(run("dvc", "status", "--json", cwd=project)) == {}  # ensemble and report: up to date
+
+
 def test_report_files_and_dvc_plots_page(project):
     report = project / "data" / "report"
     curves = (report / "learning_curves.csv").read_text().splitlines()
@@ -140,6 +152,55 @@ def test_experiment_shows_which_architecture_moved(project):
     run("dvc", "plots", "diff", "HEAD", "-o", "plots-diff", cwd=project)
     page = (project / "plots-diff" / "index.html").read_text()
     assert '"rev": "HEAD"' in page and '"rev": "workspace"' in page
+
+
+def parse_comparison(output: str) -> dict[str, dict]:
+    """`digit-recognizer compare`'s table -> {name: {a, b, fixes, breaks, p, verdict}}."""
+    rows = {}
+    for line in output.splitlines():
+        cells = line.split()
+        if len(cells) >= 7 and cells[1].endswith("%") and cells[2].endswith("%"):
+            a, b, fixes, breaks, p = cells[1:6]
+            rows[cells[0]] = {
+                "a": float(a[:-1]) / 100, "b": float(b[:-1]) / 100, "fixes": int(fixes), "breaks": int(breaks),
+                "p": float(p), "verdict": " ".join(cells[6:]),
+            }  # fmt: skip
+    return rows
+
+
+def test_compare_reads_both_experiments_row_by_row(project):
+    run("dvc", "exp", "run", "-n", "lenet-3-epochs", "-S", "models.lenet.epochs=3", cwd=project)
+    output = run("digit-recognizer", "compare", "HEAD", "lenet-3-epochs", cwd=project)
+    rows = parse_comparison(output)
+    assert list(rows) == [*TINY_MODELS, "ensemble"]
+    train_rows = 5000 - sample_test_rows(project)
+    # only lenet re-trained: its predictions moved, every other architecture's are the cached ones
+    assert rows["lenet"]["fixes"] + rows["lenet"]["breaks"] > 0
+    for name in ("lstm", "cnn3", "mlp", "cnn"):
+        assert rows[name]["fixes"] == rows[name]["breaks"] == 0 and rows[name]["verdict"] == "identical"
+    # the row counts agree with the accuracies, and both sides' accuracies with their own metrics files
+    committed = json.loads(run("git", "show", "HEAD:data/metrics.json", cwd=project))
+    experiment = json.loads((project / "data" / "metrics.json").read_text())  # dvc exp run leaves it here
+    for name in ("lenet", "ensemble"):
+        row = rows[name]
+        assert row["b"] - row["a"] == pytest.approx((row["fixes"] - row["breaks"]) / train_rows, abs=1e-4)
+        assert row["a"] == pytest.approx(committed[name]["cv_accuracy"], abs=1e-5)
+        assert row["b"] == pytest.approx(experiment[name]["cv_accuracy"], abs=1e-5)
+    assert "ensemble: " in output.splitlines()[-1]
+    # the workspace holds the experiment's results, so comparing it with the experiment finds nothing
+    same = parse_comparison(run("digit-recognizer", "compare", "lenet-3-epochs", "workspace", cwd=project))
+    assert all(row["verdict"] == "identical" for row in same.values())
+
+
+def test_compare_says_in_one_line_when_a_side_is_not_in_the_cache(project, tmp_path):
+    clone = tmp_path / "clone"
+    run("git", "clone", "-q", str(project), str(clone), cwd=tmp_path)  # a fresh clone: no DVC cache
+    result = subprocess.run(["digit-recognizer", "compare"], cwd=clone, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: HEAD: data/") and "dvc pull" in result.stderr
+    result = subprocess.run(["digit-recognizer", "compare", "no-such-exp"], cwd=clone, capture_output=True, text=True)
+    assert result.returncode == 1 and "neither a git revision nor a `dvc exp` experiment" in result.stderr
 
 
 BROWSER_DIR = REPO / "tests" / ".browser"  # .ci/run installs vega, vega-lite and vega-embed here with npm

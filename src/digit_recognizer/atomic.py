@@ -47,9 +47,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700
         for child in tmp.rglob("*"):
             child.chmod((0o777 if child.is_dir() else 0o666) & ~_umask())
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        aside = None
+        if path.exists():  # the old folder moves aside and is deleted after the new one is in place
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)) / path.name
+            os.replace(path, aside)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside, path)
+                aside.parent.rmdir()
+            raise
+        if aside is not None:
+            shutil.rmtree(aside.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

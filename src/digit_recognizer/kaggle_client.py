@@ -58,8 +58,8 @@ NO_CREDENTIALS = (
 
 
 @contextlib.contextmanager
-def kaggle_errors(competition: str, action: str) -> Iterator[None]:
-    """Turn the Kaggle client's exceptions into one sentence that says what to do."""
+def kaggle_errors(competition: str, action: str, offline_hint: str) -> Iterator[None]:
+    """Turn the Kaggle client's exceptions into one sentence that says what to do (offline_hint: without network)."""
     import requests
 
     try:
@@ -79,10 +79,7 @@ def kaggle_errors(competition: str, action: str) -> Iterator[None]:
             raise UserError(f"Kaggle has no competition named {competition!r} (404)") from None
         raise UserError(f"Kaggle answered HTTP {status} while trying to {action}") from None
     except (requests.ConnectionError, requests.Timeout):
-        raise UserError(
-            f"could not reach Kaggle to {action} (no network?): download {competition}.zip by hand and set "
-            "data.source in params.yaml to its path"
-        ) from None
+        raise UserError(f"could not reach Kaggle to {action} (no network?): {offline_hint}") from None
 
 
 class KaggleApiClient:
@@ -108,7 +105,8 @@ class KaggleApiClient:
 
     def download(self, competition: str, dest: Path) -> Path:
         api = self._authenticated_api()
-        with kaggle_errors(competition, "download the competition data"):
+        offline = f"download {competition}.zip by hand and set data.source in params.yaml to its path"
+        with kaggle_errors(competition, "download the competition data", offline):
             api.competition_download_files(competition, path=str(dest), force=True, quiet=True)
         zips = sorted(Path(dest).glob("*.zip"))
         if not zips:
@@ -117,6 +115,7 @@ class KaggleApiClient:
 
     def submit(self, competition: str, file: Path, message: str) -> str:
         api = self._authenticated_api()
-        with kaggle_errors(competition, "submit"), contextlib.redirect_stdout(io.StringIO()):
+        offline = f"try again later, or upload {file} on the competition's page (Submit Predictions)"
+        with kaggle_errors(competition, "submit", offline), contextlib.redirect_stdout(io.StringIO()):
             response = api.competition_submit(str(file), message, competition, quiet=True)
         return getattr(response, "message", "") or "submitted"

@@ -19,6 +19,7 @@ TRAIN_CSV = "train.csv"
 TEST_CSV = "test.csv"
 SAMPLE_SUBMISSION_CSV = "sample_submission.csv"
 ANSWERS_CSV = "answers.csv"  # test labels; only the embedded sample has them
+ORIGIN_JSON = "origin.json"  # where data/raw came from: {"kind": "sample" | "kaggle" | "local", "description": ...}
 COMPETITION_FILES = (TRAIN_CSV, TEST_CSV, SAMPLE_SUBMISSION_CSV)
 
 
