@@ -7,9 +7,11 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,12 +21,13 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from digit_recognizer.atomic import write_json
 from digit_recognizer.cli import main as cli_main
 from digit_recognizer.ensemble import Combiner
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.inference import EnsemblePredictor
-from digit_recognizer.preprocess import to_mnist
-from digit_recognizer.server import MAX_BODY_BYTES, create_app
+from digit_recognizer.preprocess import NoInk, to_mnist
+from digit_recognizer.server import LIMITS, Limits, create_app, uvicorn_config
 from digit_recognizer.training import FitConfig
 
 from .conftest import REPO
@@ -39,17 +42,16 @@ def project(sample_prepared, tmp_path_factory) -> Path:
     config = FitConfig(epochs=4, batch_size=64, optimizer="adam", lr=3e-3, rotate=10, zoom=0.1, shift=0.1)
     net = {"channels": [16, 32], "hidden": [120, 84]}
     train_fold("lenet", 0, net, config, sample_prepared, root / "data" / "train" / "lenet-0", 0, torch.device("cpu"))
+    (root / "dvc.yaml").write_text("stages: {}\n")
     combiner = Combiner("mean", architectures=["lenet"]).fit(np.zeros((1, 1, 10)), np.zeros(1, dtype=int))
-    (root / "data" / "ensemble").mkdir(parents=True)
-    import pickle
-
-    (root / "data" / "ensemble" / "combiner.pkl").write_bytes(pickle.dumps(combiner))
+    saved = {**combiner.to_json(), "models": {"lenet": ["data/train/lenet-0/model.pt"]}}
+    write_json(root / "data" / "ensemble" / "combiner.json", saved)
     return root
 
 
 @pytest.fixture(scope="module")
 def predictor(project) -> EnsemblePredictor:
-    return EnsemblePredictor.load(project / "data" / "train", project / "data" / "ensemble")
+    return EnsemblePredictor.load(project)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,8 @@ def test_preprocessing_recovers_an_mnist_digit_from_a_photo(sample_prepared):
         assert recovered.shape == (28, 28) and recovered.dtype == np.uint8
         correlation = np.corrcoef(recovered.ravel().astype(float), digit.ravel().astype(float))[0, 1]
         assert correlation > 0.8
-    assert not to_mnist(np.full((50, 50), 255.0)).any()  # a blank page stays blank
+    with pytest.raises(NoInk, match="no ink found"):
+        to_mnist(np.full((50, 50), 255.0))  # a blank page is refused, not read as some digit
 
 
 def test_predict_command_reads_image_files(project, sample_prepared, tmp_path, monkeypatch, capsys):
@@ -94,17 +97,25 @@ def test_predict_command_reads_image_files(project, sample_prepared, tmp_path, m
         path = tmp_path / f"digit{i}.{'png' if i % 3 else 'jpg'}"
         Image.fromarray(photo).save(path)
         files.append(str(path))
-    monkeypatch.chdir(project)
+    (project / "docs").mkdir(exist_ok=True)
+    monkeypatch.chdir(project / "docs")  # a subfolder: the project is found above it, as git and dvc find theirs
     assert cli_main(["predict", *files]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     read = [int(line.split(": ")[1].split()[0]) for line in lines]
     assert sum(r == label for r, label in zip(read, labels, strict=True)) >= 9
 
 
-def test_predict_and_serve_say_what_to_run_first(tmp_path, monkeypatch, capsys):
+def test_predict_and_serve_say_what_to_run_first(project, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli_main(["serve"]) == 1
+    assert "is not inside the project (no dvc.yaml here or above)" in capsys.readouterr().err
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    assert cli_main(["serve"]) == 1
     assert "run `dvc repro` first" in capsys.readouterr().err
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(digit)
+    assert cli_main(["predict", "--project", str(project), str(digit)]) in (0, 1)  # found through --project
+    assert "dvc repro" not in capsys.readouterr().err
 
 
 def test_api_reads_png_and_pixels(client, sample_prepared):
@@ -121,24 +132,59 @@ def test_api_reads_png_and_pixels(client, sample_prepared):
     assert nested.json()["digit"] == labels[2]
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG header that declares a huge picture (a decompression bomb's first bytes) and no real data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def encoded(image: np.ndarray, format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def pixel_json(text: str) -> dict:
+    return {"content": text.encode(), "headers": {"Content-Type": "application/json"}}
+
+
+def image_request(data: bytes, content_type: str = "image/png") -> dict:
+    return {"content": data, "headers": {"Content-Type": content_type}}
+
+
+BLANK = np.full((200, 200), 255, dtype=np.uint8)
+DIGIT = np.zeros((28, 28), dtype=np.uint8)
+DIGIT[6:22, 13:15] = 255  # a one
 BAD_REQUESTS = {
-    "not an image": (
-        {"content": b"hello, not a PNG", "headers": {"Content-Type": "image/png"}},
-        400,
-        "not a readable image",
-    ),
+    "not an image": (image_request(b"hello, not a PNG"), 400, "not a PNG image"),
+    "truncated PNG": (image_request(encoded(DIGIT, "PNG")[:60]), 400, "damaged or truncated PNG"),
+    "TIFF sent as PNG": (image_request(encoded(DIGIT, "TIFF")), 400, "not a PNG image"),
+    "ICO sent as PNG": (image_request(encoded(np.repeat(DIGIT, 2, 0), "ICO")), 400, "not a PNG image"),
+    "JPEG sent as PNG": (image_request(encoded(DIGIT, "JPEG")), 400, "not a PNG image"),
+    "decompression bomb": (image_request(png_declaring(30_000, 30_000)), 413, "too many pixels"),
+    "over 4096 pixels wide": (image_request(png_declaring(5000, 10)), 413, "larger than 4096x4096"),
+    "blank canvas": (image_request(encoded(BLANK, "PNG")), 422, "no ink found"),
+    "all-black picture": (image_request(encoded(BLANK * 0, "PNG")), 422, "no ink found"),
+    "blank pixels": ({"json": {"pixels": [0] * 784}}, 422, "no ink found"),
     "too many pixels": ({"json": {"pixels": [0] * 785}}, 422, "expected 784 pixels"),
     "too few pixels": ({"json": {"pixels": [[0] * 28] * 27}}, 422, "expected 784 pixels"),
+    "ragged rows": ({"json": {"pixels": [[0] * 28] * 27 + [[0] * 27 + [[0]]]}}, 422, "numbers in 0..255"),
     "pixel above 255": ({"json": {"pixels": [0] * 783 + [256]}}, 422, "0..255"),
     "negative pixel": ({"json": {"pixels": [-1] + [0] * 783}}, 422, "0..255"),
-    "text pixels": ({"json": {"pixels": ["a"] * 784}}, 400, "pixels"),
+    "huge integer pixel": (pixel_json('{"pixels": [1' + "0" * 400 + "" + ", 0" * 783 + "]}"), 422, "0..255"),
+    "1e400 pixel": (pixel_json('{"pixels": [1e400' + ", 0" * 783 + "]}"), 422, "0..255"),
+    "NaN pixel": (pixel_json('{"pixels": [NaN' + ", 0" * 783 + "]}"), 422, "0..255"),
+    "text pixels": ({"json": {"pixels": ["9"] * 784}}, 422, "numbers in 0..255"),
+    "boolean pixels": ({"json": {"pixels": [True] * 784}}, 422, "numbers in 0..255"),
+    "100k-deep nesting": (pixel_json('{"pixels": ' + "[" * 100_000 + "]" * 100_000 + "}"), 400, "pixels"),
     "no pixels key": ({"json": {"image": [0] * 784}}, 400, "pixels"),
-    "broken json": ({"content": b"{", "headers": {"Content-Type": "application/json"}}, 400, "pixels"),
-    "body too large": (
-        {"content": b"0" * (MAX_BODY_BYTES + 1), "headers": {"Content-Type": "image/png"}},
-        413,
-        "limit",
-    ),
+    "broken json": (pixel_json("{"), 400, "pixels"),
+    "multipart without a file": ({"data": {"note": "hi"}, "files": {"x": ("", b"")}}, 400, "no file"),
+    "body too large": (image_request(b"0" * (LIMITS.body_bytes + 1)), 413, "limit"),
     "wrong content type": ({"content": b"1,2,3", "headers": {"Content-Type": "text/csv"}}, 415, "text/csv"),
 }
 
@@ -147,16 +193,23 @@ BAD_REQUESTS = {
 def test_api_refuses_bad_input_with_one_line_and_keeps_serving(client, case):
     request, status, reason = BAD_REQUESTS[case]
     response = client.post("/api/predict", **request)
-    assert response.status_code == status
+    assert response.status_code == status, response.text
     detail = response.json()["detail"]
     assert reason in detail and "\n" not in detail
-    assert client.post("/api/predict", json={"pixels": [0] * 784}).status_code == 200
+    assert client.post("/api/predict", json={"pixels": DIGIT.tolist()}).status_code == 200
 
 
-def test_api_refuses_huge_images(client):
-    huge = png_bytes(np.zeros((4100, 300), dtype=np.uint8))
-    response = client.post("/api/predict", content=huge, headers={"Content-Type": "image/png"})
-    assert response.status_code == 413 and "larger than 4096x4096" in response.json()["detail"]
+def test_api_reads_multipart_uploads_and_warns_about_0_to_1_pixels(client, sample_prepared):
+    digits, labels = sample_test_digits(sample_prepared)
+    upload = {"file": ("digit.png", png_bytes(255 - digits[0]), "image/png")}  # what `curl -F file=@...` sends
+    response = client.post("/api/predict", files=upload)
+    assert response.status_code == 200 and response.json()["digit"] == labels[0]
+    assert response.json()["warnings"] == []
+    scaled = (digits[1] / 255).ravel().tolist()  # the PyTorch habit: pixels in 0..1
+    warnings = client.post("/api/predict", json={"pixels": scaled}).json()["warnings"]
+    assert len(warnings) == 1 and "0..1" in warnings[0] and "0..255" in warnings[0]
+    probabilities = client.post("/api/predict", json={"pixels": digits[1].tolist()}).json()["ensemble"]
+    assert all(round(p, 4) == p for p in probabilities)  # rounded for people, as the API docs say
 
 
 def test_api_is_documented(client):
@@ -182,17 +235,65 @@ def test_bounded_load_on_loopback(predictor):
             assert sum(pool.map(work, range(8))) == 200
 
 
+class SlowPredictor:
+    """The real predictor, made to take `seconds` per request, as a big upload or a slow CPU would."""
+
+    def __init__(self, predictor: EnsemblePredictor, seconds: float):
+        self.inner, self.seconds = predictor, seconds
+        self.models, self.combiner = predictor.models, predictor.combiner
+
+    def predict(self, images):
+        time.sleep(self.seconds)
+        return self.inner.predict(images)
+
+
+def test_slow_requests_neither_block_the_page_nor_pile_up(predictor):
+    import httpx
+
+    limits = Limits(workers=1, queued=1)
+    with running_server(SlowPredictor(predictor, 1.5), limits) as url:
+        payload = {"pixels": DIGIT.tolist()}
+
+        def post(_: int) -> int:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                return http.post("/api/predict", json=payload).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = pool.map(post, range(4))
+            time.sleep(0.5)
+            start = time.perf_counter()
+            page = httpx.get(url + "/", timeout=5)  # served while the models are busy
+            page_seconds = time.perf_counter() - start
+            statuses = sorted(statuses)
+    assert page.status_code == 200 and page_seconds < 1.0
+    assert statuses == [200, 200, 503, 503]  # one predicting, one queued, the rest shed at once
+
+
+def test_idle_connections_and_slow_bodies_are_cut_off(predictor):
+    limits = Limits(idle_seconds=1, body_seconds=1)
+    with running_server(predictor, limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+            start = time.perf_counter()
+            assert silent.recv(100) == b""  # closed by the server
+            assert time.perf_counter() - start < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            slow.sendall(b'Content-Length: 5000\r\n\r\n{"pix')  # and then nothing more
+            assert slow.recv(200).startswith(b"HTTP/1.1 408")
+
+
 class running_server:
     """uvicorn on a free loopback port in a background thread."""
 
-    def __init__(self, predictor: EnsemblePredictor):
+    def __init__(self, predictor: EnsemblePredictor, limits: Limits = LIMITS):
         import uvicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(create_app(predictor), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
+        app = create_app(predictor, limits)
+        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port, limits))
 
     def __enter__(self) -> str:
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -22,10 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     predict = commands.add_parser("predict", help="read handwritten digits from image files (PNG, JPEG, ...)")
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--all", action="store_true", help="also show every architecture's reading")
+    predict.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
 
     serve = commands.add_parser("serve", help="a local web page to draw a digit and see what the models read")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
 
     compare = commands.add_parser(
         "compare",
@@ -44,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(submit_file(args.file, args.message, args.competition))
         elif args.command == "predict":
-            predict_files(args.images, show_all=args.all)
+            predict_files(args.images, show_all=args.all, project=args.project)
         elif args.command == "serve":
-            serve_app(args.host, args.port)
+            serve_app(args.host, args.port, project=args.project)
         elif args.command == "compare":
             from dvc.exceptions import NotDvcRepoError
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def predict_files(images: list[Path], show_all: bool) -> None:
+def predict_files(images: list[Path], show_all: bool, project: Path | None = None) -> None:
     import numpy as np
 
     from digit_recognizer.inference import EnsemblePredictor
@@ -73,7 +75,7 @@ def predict_files(images: list[Path], show_all: bool) -> None:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
         digits.append(to_mnist(load_image(path.read_bytes(), str(path))))
-    result = EnsemblePredictor.load().predict(np.stack(digits))
+    result = EnsemblePredictor.load(project).predict(np.stack(digits))
     for i, path in enumerate(images):
         probabilities = result.ensemble[i]
         line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
@@ -84,15 +86,13 @@ def predict_files(images: list[Path], show_all: bool) -> None:
         print(line)
 
 
-def serve_app(host: str, port: int) -> None:
-    import uvicorn
-
+def serve_app(host: str, port: int, project: Path | None = None) -> None:
     from digit_recognizer.inference import EnsemblePredictor
-    from digit_recognizer.server import create_app
+    from digit_recognizer.server import create_app, run_server
 
-    app = create_app(EnsemblePredictor.load())
+    app = create_app(EnsemblePredictor.load(project))
     print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run_server(app, host, port)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ The test-set model is then fitted once on all OOF rows.
 from __future__ import annotations
 
 import io
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +112,11 @@ def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 class Combiner:
-    """Fits on (A, N, 10) OOF probabilities and labels; combines (A, M, 10) probabilities into (M, 10)."""
+    """Fits on (A, N, 10) OOF probabilities and labels; combines (A, M, 10) probabilities into (M, 10).
+
+    What it learns is a few numbers (weights, temperatures, the stacking model's coefficients), saved as
+    JSON with `to_json` and read back with `from_json`: no pickle to trust from a shared cache.
+    """
 
     def __init__(self, method: str, stacking_c: float = 1.0, architectures: list[str] | None = None):
         if method not in METHODS:
@@ -122,7 +125,8 @@ class Combiner:
         self.architectures = architectures or []  # the order of the (A, ...) inputs
         self.weights: np.ndarray | None = None
         self.temperatures: np.ndarray | None = None
-        self.meta: LogisticRegression | None = None
+        self.meta_coef: np.ndarray | None = None  # stacking: (10, A*10) multinomial logistic regression
+        self.meta_intercept: np.ndarray | None = None  # (10,)
 
     def fit(self, oofs: np.ndarray, labels: np.ndarray) -> Combiner:
         if self.method == "mean":
@@ -131,14 +135,39 @@ class Combiner:
             self.temperatures = np.array([fit_temperature(oof, labels) for oof in oofs])
             self.weights = fit_weights(self._calibrate(oofs), labels)
         else:
-            self.meta = LogisticRegression(C=self.stacking_c, max_iter=1000)
-            self.meta.fit(_stack_features(oofs), labels)
+            meta = LogisticRegression(C=self.stacking_c, max_iter=1000).fit(_stack_features(oofs), labels)
+            if list(meta.classes_) != list(range(10)):
+                raise UserError("stacking needs every digit among the training labels")
+            self.meta_coef, self.meta_intercept = meta.coef_, meta.intercept_
         return self
 
     def combine(self, probabilities: np.ndarray) -> np.ndarray:
-        if self.meta is not None:
-            return self.meta.predict_proba(_stack_features(probabilities)).astype(np.float32)
+        if self.meta_coef is not None:  # what LogisticRegression.predict_proba computes for a multinomial model
+            scores = _stack_features(probabilities) @ self.meta_coef.T + self.meta_intercept
+            return softmax(scores, axis=1).astype(np.float32)
         return np.tensordot(self.weights, self._calibrate(probabilities), axes=1).astype(np.float32)
+
+    def to_json(self) -> dict:
+        def listed(array: np.ndarray | None) -> list | None:
+            return None if array is None else array.tolist()
+
+        return {
+            "method": self.method,
+            "stacking_c": self.stacking_c,
+            "architectures": self.architectures,
+            "weights": listed(self.weights),
+            "temperatures": listed(self.temperatures),
+            "meta_coef": listed(self.meta_coef),
+            "meta_intercept": listed(self.meta_intercept),
+        }
+
+    @classmethod
+    def from_json(cls, saved: dict) -> Combiner:
+        combiner = cls(saved["method"], saved["stacking_c"], saved["architectures"])
+        for name in ("weights", "temperatures", "meta_coef", "meta_intercept"):
+            if saved[name] is not None:
+                setattr(combiner, name, np.asarray(saved[name], dtype=np.float64))
+        return combiner
 
     def _calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         if self.temperatures is None:
@@ -177,6 +206,7 @@ def run_ensemble(
     data = load_prepared(prepared_dir)
     labels, folds = data.train_labels, data.folds
     per_arch = [load_architecture(name, folds, labels, train_dir) for name in architectures]
+    n_folds = data.n_folds
     oofs = np.stack([a.oof for a in per_arch])  # (A, N, 10)
     tests = np.stack([a.test for a in per_arch])  # (A, M, 10)
 
@@ -197,8 +227,9 @@ def run_ensemble(
         np.save(tmp / "oof.npy", honest_oof)
         np.save(tmp / "test.npy", test_probs)
         write_json(tmp / "weights.json", {a.name: metrics[a.name]["weight"] for a in per_arch})
-        with open(tmp / "combiner.pkl", "wb") as f:
-            pickle.dump(combiner, f)  # what `predict` and `serve` apply to the fold models' probabilities
+        # what `predict` and `serve` load: the combiner, and exactly the fold models it combined
+        models = {a.name: [str(paths.train_run_dir(a.name, f) / "model.pt") for f in range(n_folds)] for a in per_arch}
+        write_json(tmp / paths.COMBINER_JSON, {**combiner.to_json(), "models": models})
     write_submission(test_probs.argmax(1), submission, sample_submission)
     write_json(metrics_path, metrics)
     return metrics

@@ -5,7 +5,7 @@ Used by `digit-recognizer predict` and `serve`; it calls the same `predict` as t
 
 from __future__ import annotations
 
-import pickle
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from digit_recognizer import paths
+from digit_recognizer.ensemble import Combiner
 from digit_recognizer.errors import UserError
 from digit_recognizer.fold_run import load_fold_model
 from digit_recognizer.predict import predict
@@ -25,23 +26,29 @@ class Prediction:
 
 
 class EnsemblePredictor:
-    def __init__(self, models: dict[str, list[torch.nn.Module]], combiner):
+    def __init__(self, models: dict[str, list[torch.nn.Module]], combiner: Combiner):
         self.models, self.combiner = models, combiner
 
     @classmethod
-    def load(cls, train_dir: Path = paths.TRAIN, ensemble_dir: Path = paths.ENSEMBLE) -> EnsemblePredictor:
-        combiner_path = Path(ensemble_dir) / "combiner.pkl"
+    def load(cls, root: Path | None = None) -> EnsemblePredictor:
+        """The last `dvc repro`'s ensemble in the project at `root` (default: the one around the current folder).
+
+        Exactly the fold models the ensemble combined are loaded, as its combiner.json lists them.
+        """
+        root = Path(root) if root is not None else paths.find_project_root()
+        combiner_path = root / paths.ENSEMBLE / paths.COMBINER_JSON
         if not combiner_path.exists():
-            raise UserError(f"no trained ensemble in {ensemble_dir}: run `dvc repro` first (it trains the models)")
-        with open(combiner_path, "rb") as f:
-            combiner = pickle.load(f)
+            raise UserError(
+                f"no trained ensemble in {root / paths.ENSEMBLE}: run `dvc repro` first (it trains the models)"
+            )
+        saved = json.loads(combiner_path.read_text())
         models: dict[str, list[torch.nn.Module]] = {}
-        for arch in combiner.architectures:
-            runs = sorted(Path(train_dir).glob(f"{arch}-*/model.pt"))
-            if not runs:
-                raise UserError(f"no trained {arch} models in {train_dir}: run `dvc repro` first")
-            models[arch] = [load_fold_model(run) for run in runs]
-        return cls(models, combiner)
+        for arch, runs in saved["models"].items():
+            missing = [run for run in runs if not (root / run).is_file()]
+            if missing:
+                raise UserError(f"{root / missing[0]} is missing: run `dvc repro` (or `dvc checkout`) first")
+            models[arch] = [load_fold_model(root / run) for run in runs]
+        return cls(models, Combiner.from_json(saved))
 
     def predict(self, images: np.ndarray) -> Prediction:
         """(N, 28, 28) uint8 digits -> probabilities of the ensemble and of each architecture."""

@@ -10,6 +10,7 @@ PREPARED = DATA / "prepared"
 TRAIN = DATA / "train"
 TIMINGS = DATA / "timings"  # how long each fold took to train: a log, not a DVC output (it would change hashes)
 ENSEMBLE = DATA / "ensemble"
+COMBINER_JSON = "combiner.json"  # in ENSEMBLE: the fitted combiner and the fold models it combines
 REPORT = DATA / "report"
 METRICS = DATA / "metrics.json"
 SUBMISSIONS = Path("submissions")
@@ -31,3 +32,14 @@ def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
 def timing_file(model: str, fold: int, root: Path = TIMINGS) -> Path:
     """Seconds, images/s, device and threads of the last time this (architecture, fold) trained here."""
     return root / f"{model}-{fold}.json"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: the current one) that holds dvc.yaml."""
+    from digit_recognizer.errors import UserError
+
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    raise UserError(f"{start} is not inside the project (no dvc.yaml here or above): cd into it or pass --project")

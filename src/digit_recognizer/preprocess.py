@@ -14,25 +14,45 @@ from scipy import ndimage
 from digit_recognizer.errors import UserError
 
 MAX_SIDE = 4096  # refuse bigger pictures (a digit needs no more, and decoding them costs memory)
+WORKING_SIDE = 512  # larger pictures are shrunk to this while decoding: the digit ends up 20x20 anyway
+FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/bmp": "BMP", "image/webp": "WEBP"}
 
 
 class ImageTooLarge(UserError):
-    """A picture wider or taller than MAX_SIDE."""
+    """A picture wider or taller than MAX_SIDE (or a decompression bomb)."""
 
 
-def load_image(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode PNG/JPEG/... bytes into a (H, W) float grey image in 0..255 (transparent parts become white)."""
+class NoInk(UserError):
+    """A blank picture: nothing to read."""
+
+
+MIN_INK_CONTRAST = 16  # grey levels between paper and ink below which a picture counts as blank
+
+
+def load_image(data: bytes, name: str = "image", content_type: str | None = None) -> np.ndarray:
+    """Decode image bytes into a (H, W) float grey image in 0..255 (transparent parts become white).
+
+    content_type (e.g. "image/png"): decode that format only; None: any of FORMATS.
+    """
+    formats = [FORMATS[content_type]] if content_type in FORMATS else list(FORMATS.values())
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
             if max(image.size) > MAX_SIDE:
                 raise ImageTooLarge(f"{name}: {image.size[0]}x{image.size[1]} is larger than {MAX_SIDE}x{MAX_SIDE}")
+            image.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG decodes at a fraction of its size
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, rgba)
-            return np.asarray(image.convert("L"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise UserError(f"{name}: not a readable image ({type(error).__name__})") from None
+            grey = image.convert("L")
+            grey.thumbnail((WORKING_SIDE, WORKING_SIDE))
+            return np.asarray(grey, dtype=np.float32)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name}: too many pixels (over {MAX_SIDE}x{MAX_SIDE})") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{name}: not a {' or '.join(formats)} image") from None
+    except OSError:
+        raise UserError(f"{name}: a damaged or truncated {' or '.join(formats)} image") from None
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
@@ -42,8 +62,8 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     ink = 255 - grey if np.median(border) > 127 else grey.copy()  # make the ink bright, the paper dark
     ink -= np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))  # paper to 0
     ink = np.clip(ink, 0, None)
-    if ink.max() <= 0:
-        return np.zeros((28, 28), dtype=np.uint8)
+    if ink.max() < MIN_INK_CONTRAST:
+        raise NoInk("no ink found: the picture is blank (one grey level)")
     ink *= 255 / ink.max()
     rows, cols = np.nonzero(ink > 0.1 * 255)
     crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]

@@ -1,26 +1,48 @@
-"""`digit-recognizer serve`: a page to draw a digit on, and a JSON API, over the trained ensemble."""
+"""`digit-recognizer serve`: a page to draw a digit on, and a JSON API, over the trained ensemble.
+
+Decoding and the models run in a small thread pool, off the event loop, so one big upload never stalls
+the page or other clients; when the pool's queue is full the server answers 503 at once.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from importlib import resources
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from digit_recognizer.errors import UserError
 from digit_recognizer.inference import EnsemblePredictor
-from digit_recognizer.preprocess import ImageTooLarge, load_image, to_mnist
+from digit_recognizer.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, to_mnist
 
-MAX_BODY_BYTES = 2 << 20
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp"}
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts; the README's serve section states the same numbers."""
+
+    body_bytes: int = 2 << 20  # request body
+    body_seconds: float = 10.0  # to receive the whole body
+    workers: int = 2  # requests decoded and predicted at once (one per core here)
+    queued: int = 32  # requests waiting for a worker beyond those; more get 503
+    connections: int = 64  # open connections (uvicorn's limit_concurrency); more get 503
+    idle_seconds: float = 5.0  # a connection that sends nothing, before or between requests, is closed
+
+
+LIMITS = Limits()
+PROBABILITY_DECIMALS = 4
 
 PREDICT_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS},
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
             "application/json": {
                 "schema": {
                     "type": "object",
@@ -39,19 +61,24 @@ PREDICT_DOC = {
         },
     },
     "responses": {
-        "400": {"description": "not an image, or malformed JSON"},
-        "413": {"description": f"body larger than {MAX_BODY_BYTES} bytes or image larger than 4096x4096"},
+        "200": {"description": f"probabilities rounded to {PROBABILITY_DECIMALS} decimals; `warnings` if any"},
+        "400": {"description": "not an image of the type sent, or malformed JSON"},
+        "408": {"description": f"the body took longer than {LIMITS.body_seconds:g} s to arrive"},
+        "413": {"description": f"body over {LIMITS.body_bytes} bytes, or an image over 4096x4096 pixels"},
         "415": {"description": "unsupported content type"},
-        "422": {"description": "wrong number of pixels or values outside 0..255"},
+        "422": {"description": "no ink found, wrong number of pixels, or values that are not numbers in 0..255"},
+        "503": {"description": "too many requests waiting; try again shortly"},
     },
 }
 
 
-def create_app(predictor: EnsemblePredictor) -> FastAPI:
+def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI:
     app = FastAPI(
         title="digit-recognizer",
         description="Draw a digit and see what the trained models read. POST /api/predict takes an image or 784 pixels.",
     )
+    workers = anyio.CapacityLimiter(limits.workers)
+    waiting = 0  # requests holding or waiting for a worker
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -73,55 +100,139 @@ def create_app(predictor: EnsemblePredictor) -> FastAPI:
     @app.post("/api/predict", openapi_extra=PREDICT_DOC)
     async def predict(request: Request) -> dict:
         """Probabilities of the ensemble and of each architecture, and the 28x28 input the models saw."""
-        body = await _read_limited(request)
+        nonlocal waiting
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type in IMAGE_TYPES:
-            try:
-                digit = to_mnist(load_image(body, "uploaded image"))
-            except ImageTooLarge as error:
-                raise HTTPException(413, str(error)) from None
-            except UserError as error:
-                raise HTTPException(400, str(error)) from None
-        elif content_type == "application/json":
-            digit = _pixels_from_json(body)
-        else:
-            raise HTTPException(415, f"send image/png, image/jpeg or application/json, not {content_type or 'nothing'}")
-        result = predictor.predict(digit[None])
-        ensemble = result.ensemble[0]
-        return {
-            "digit": int(ensemble.argmax()),
-            "probability": float(ensemble.max()),
-            "ensemble": ensemble.round(5).tolist(),
-            "architectures": {name: p[0].round(5).tolist() for name, p in result.architectures.items()},
-            "input": digit.tolist(),
-        }
+        if content_type not in (*FORMATS, "application/json", "multipart/form-data"):
+            raise HTTPException(
+                415,
+                f"send {', '.join(FORMATS)}, multipart/form-data or application/json, not {content_type or 'nothing'}",
+            )
+        body = await _read_limited(request, limits)
+        if content_type == "multipart/form-data":
+            content_type, body = await _file_from_multipart(request, body)
+        if waiting >= limits.workers + limits.queued:
+            raise HTTPException(503, f"{waiting} requests are being served; try again shortly", {"Retry-After": "1"})
+        waiting += 1
+        try:
+            return await anyio.to_thread.run_sync(_answer, predictor, content_type, body, limiter=workers)
+        finally:
+            waiting -= 1
 
     return app
 
 
-async def _read_limited(request: Request) -> bytes:
+def _answer(predictor: EnsemblePredictor, content_type: str, body: bytes) -> dict:
+    """Decode the request and run every model (in a worker thread)."""
+    warnings = []
+    if content_type == "application/json":
+        digit, warnings = _pixels_from_json(body)
+    else:
+        try:
+            digit = to_mnist(load_image(body, "uploaded image", content_type))
+        except ImageTooLarge as error:
+            raise HTTPException(413, str(error)) from None
+        except NoInk as error:
+            raise HTTPException(422, str(error)) from None
+        except UserError as error:
+            raise HTTPException(400, str(error)) from None
+    result = predictor.predict(digit[None])
+    ensemble = result.ensemble[0]
+
+    def rounded(probabilities: np.ndarray) -> list[float]:  # float64 first: float32 would print 0.1234000027
+        return probabilities.astype(np.float64).round(PROBABILITY_DECIMALS).tolist()
+
+    return {
+        "digit": int(ensemble.argmax()),
+        "probability": round(float(ensemble.max()), PROBABILITY_DECIMALS),
+        "ensemble": rounded(ensemble),
+        "architectures": {name: rounded(p[0]) for name, p in result.architectures.items()},
+        "input": digit.tolist(),
+        "warnings": warnings,
+    }
+
+
+async def _read_limited(request: Request, limits: Limits) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    if declared and declared.isdigit() and int(declared) > limits.body_bytes:
+        raise HTTPException(413, f"body of {declared} bytes is over the {limits.body_bytes}-byte limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body is over the {MAX_BODY_BYTES}-byte limit")
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(limits.body_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.body_bytes:
+                    raise HTTPException(413, f"body is over the {limits.body_bytes}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(408, f"the body did not arrive within {limits.body_seconds:g} s") from None
     return b"".join(chunks)
 
 
-def _pixels_from_json(body: bytes) -> np.ndarray:
-    import json
+async def _file_from_multipart(request: Request, body: bytes) -> tuple[str, bytes]:
+    """The first file of a multipart/form-data body (as `curl -F file=@digit.png` sends) and its image type."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def stream():
+        yield body
 
     try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=10).parse()
+    except MultiPartException as error:
+        raise HTTPException(400, f"malformed multipart body: {error.message}") from None
+    uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    if not uploads:
+        raise HTTPException(400, "the multipart body holds no file")
+    kind = (uploads[0].content_type or "").lower()
+    return (kind if kind in FORMATS else "image/*"), await uploads[0].read()
+
+
+def _pixels_from_json(body: bytes) -> tuple[np.ndarray, list[str]]:
+    """{"pixels": 784 numbers, or 28 rows of 28} -> (28, 28) uint8, and warnings about how it looks."""
+    try:
         pixels = json.loads(body)["pixels"]
-        values = np.asarray(pixels, dtype=np.float64)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise HTTPException(400, 'expected JSON {"pixels": [784 numbers]}') from None
-    if values.size != 784 or values.shape not in ((784,), (28, 28)):
-        raise HTTPException(422, f"expected 784 pixels (or 28x28), got shape {list(values.shape)}")
-    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
+    rows = pixels if isinstance(pixels, list) and pixels and all(isinstance(r, list) for r in pixels) else [pixels]
+    if not all(isinstance(row, list) for row in rows) or [len(r) for r in rows] not in ([784], [28] * 28):
+        raise HTTPException(422, "expected 784 pixels, or 28 rows of 28")
+    values = [v for row in rows for v in row]
+    if not all(type(v) in (int, float) and 0 <= v <= 255 for v in values):  # bool, str, nested: refused
         raise HTTPException(422, "pixel values must be numbers in 0..255")
-    return np.rint(values).astype(np.uint8).reshape(28, 28)
+    digit = np.asarray(values, dtype=np.float64).reshape(28, 28)
+    if digit.max() == 0:
+        raise HTTPException(422, "no ink found: every pixel is 0")
+    warnings = []
+    if digit.max() <= 1:
+        warnings.append("every pixel is within 0..1: the models expect grey levels 0..255 (multiply by 255)")
+    return np.rint(digit).astype(np.uint8), warnings
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits = LIMITS):  # -> uvicorn.Config
+    """uvicorn with the connection limits: at most `connections` open, idle ones closed after `idle_seconds`."""
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class IdleClosingH11Protocol(H11Protocol):
+        """uvicorn times out idle keep-alive connections only after a response; this also closes a
+        connection that sends nothing after it opens (half-open connections otherwise stay forever)."""
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.timeout_keep_alive_task = self.loop.call_later(limits.idle_seconds, self.timeout_keep_alive_handler)
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=IdleClosingH11Protocol,
+        limit_concurrency=limits.connections,
+        timeout_keep_alive=max(1, round(limits.idle_seconds)),
+        log_level="warning",
+    )
+
+
+def run_server(app: FastAPI, host: str, port: int, limits: Limits = LIMITS) -> None:
+    import uvicorn
+
+    uvicorn.Server(uvicorn_config(app, host, port, limits)).run()
