@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from digit_recognizer.augment import random_affine
 from digit_recognizer.device import configure_threads, keep_freed_memory
 from digit_recognizer.models import build_model
+from digit_recognizer.params import FitConfig, load_params, recipe_from_params
 from digit_recognizer.predict import normalize
-from digit_recognizer.stage import load_params
-from digit_recognizer.training import FitConfig, make_optimizer, recipe_from_params
+from digit_recognizer.training import make_optimizer
 
 
 def images_per_second(arch: str, net: dict, config: FitConfig, bf16: bool, steps: int = 30) -> float:

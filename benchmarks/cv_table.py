@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from digit_recognizer import paths
-from digit_recognizer.stage import load_params
+from digit_recognizer.params import load_params
 
 
 def main() -> None:

@@ -24,9 +24,8 @@ def measure(arch: str, keep: bool, prepared: str, images: int, epochs: int) -> d
     from throughput import project_trainer  # this script's neighbour: the same trainer set-up
 
     from digit_recognizer.device import configure_threads, keep_freed_memory
+    from digit_recognizer.params import load_params, recipe_from_params
     from digit_recognizer.prepare import load_prepared
-    from digit_recognizer.stage import load_params
-    from digit_recognizer.training import recipe_from_params
 
     if keep and not keep_freed_memory():
         raise SystemExit("keep_freed_memory() had no effect here (not glibc on Linux)")
@@ -61,7 +60,7 @@ def main() -> None:
         print(json.dumps(measure(arch, setting == "kept", args.prepared, args.images, args.epochs)))
         return
 
-    from digit_recognizer.stage import load_params
+    from digit_recognizer.params import load_params
 
     print("| architecture | page faults/step, default | kept | img/s, default | kept | speed-up |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

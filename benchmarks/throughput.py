@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from digit_recognizer.device import configure_threads, keep_freed_memory
 from digit_recognizer.models import build_model
+from digit_recognizer.params import FitConfig, load_params, recipe_from_params
 from digit_recognizer.predict import normalize, to_model_input
 from digit_recognizer.prepare import load_prepared
-from digit_recognizer.stage import load_params
-from digit_recognizer.training import OPTIMIZERS, FitConfig, fit, recipe_from_params, seed_everything
+from digit_recognizer.training import OPTIMIZERS, fit, seed_everything
 
 
 def tutorial_loop(

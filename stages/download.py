@@ -2,7 +2,8 @@
 
 from digit_recognizer import paths
 from digit_recognizer.download import download
-from digit_recognizer.stage import load_params, run_stage
+from digit_recognizer.params import load_params
+from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """DVC stage `ensemble`: combine every architecture's OOF predictions, write submission.csv and metrics."""
 
 from digit_recognizer.ensemble import run_ensemble
-from digit_recognizer.stage import load_params, run_stage
+from digit_recognizer.params import load_params
+from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """DVC stage `report`: plots data and pictures for `dvc plots show`, written to data/report/."""
 
 from digit_recognizer import paths
+from digit_recognizer.params import load_params
 from digit_recognizer.report import write_report
-from digit_recognizer.stage import load_params, run_stage
+from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

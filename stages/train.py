@@ -6,9 +6,9 @@ from digit_recognizer import paths
 from digit_recognizer.atomic import write_json
 from digit_recognizer.device import configure_threads, keep_freed_memory, select_device
 from digit_recognizer.fold_run import train_fold
+from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
-from digit_recognizer.stage import load_params, run_stage
-from digit_recognizer.training import recipe_from_params
+from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

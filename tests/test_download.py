@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_recognizer.download import download, read_origin, resolve_source
+from digit_recognizer.download import download, resolve_source
 from digit_recognizer.errors import UserError
-from digit_recognizer.prepare import load_competition
+from digit_recognizer.origin import read_origin
+from digit_recognizer.prepare import load_competition, prepare
 
 from .conftest import SHARED_MINI
 from .kaggle_standin import KaggleStandIn, point_kaggle_client_at
@@ -20,12 +21,75 @@ from .kaggle_standin import KaggleStandIn, point_kaggle_client_at
 COMPETITION_FILES = ("train.csv", "test.csv", "sample_submission.csv")
 
 
-def zip_of(folder: Path, names=COMPETITION_FILES) -> bytes:
+def zip_of(folder: Path, names=COMPETITION_FILES, prefix: str = "", extra: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in names:
-            zf.write(folder / name, name)
+            zf.write(folder / name, prefix + name)
+        for member, source in (extra or {}).items():
+            zf.write(folder / source, member)
     return buffer.getvalue()
+
+
+def damaged_member(data: bytes) -> bytes:
+    """The zip with one byte of test.csv's compressed data flipped: its CRC check fails on reading."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.getinfo("test.csv")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 1000
+    return data[:start] + bytes([data[start] ^ 0xFF]) + data[start + 1 :]
+
+
+# how a zip source can be wrong, and what the one-line error must say
+BAD_ZIPS = {
+    "train.csv twice": (
+        lambda raw: zip_of(raw, extra={"backup/train.csv": "test.csv"}),
+        "holds train.csv twice (train.csv and backup/train.csv)",
+    ),
+    "a damaged member": (lambda raw: damaged_member(zip_of(raw)), "test.csv is damaged"),
+    "truncated download": (lambda raw: zip_of(raw)[:50_000], "is a damaged or truncated zip"),
+    "not a zip at all": (lambda raw: b"train.csv,test.csv\n", "is a file but not a zip"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ZIPS, ids=list(BAD_ZIPS))
+def test_bad_zips_are_refused_in_one_line_and_nothing_is_written(case, sample_raw, tmp_path):
+    make, expected = BAD_ZIPS[case]
+    archive = tmp_path / "digit-recognizer.zip"
+    archive.write_bytes(make(sample_raw))
+    with pytest.raises(UserError) as raised:
+        download(str(archive), tmp_path / "raw")
+    assert expected in str(raised.value) and str(archive) in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digit-recognizer.zip"]
+
+
+def test_a_zip_with_one_folder_inside_is_fine(sample_raw, tmp_path):
+    archive = tmp_path / "digit-recognizer.zip"
+    archive.write_bytes(zip_of(sample_raw, prefix="digit-recognizer/"))
+    download(str(archive), tmp_path / "raw")
+    assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+
+
+def test_unreadable_files_are_named(sample_raw, tmp_path, monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "copyfile", refuse)  # root reads everything; a user may not
+    with pytest.raises(UserError, match=r"train\.csv: cannot be read \(Permission denied\)"):
+        download(str(sample_raw), tmp_path / "raw")
+
+
+def test_errors_in_a_users_zip_name_the_zip(sample_raw, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(sample_raw, bad)
+    lines = (bad / "train.csv").read_text().splitlines()
+    lines[5] = lines[5].replace(",0,", ",999,", 1)
+    (bad / "train.csv").write_text("\n".join(lines) + "\n")
+    archive = tmp_path / "my-download.zip"
+    archive.write_bytes(zip_of(bad))
+    download(str(archive), tmp_path / "raw")
+    with pytest.raises(UserError) as raised:
+        prepare(tmp_path / "raw", tmp_path / "prepared", n_folds=5, seed=0)
+    assert "train.csv, line 6" in str(raised.value) and f"is a copy of {archive}" in str(raised.value)
 
 
 def test_sample_source_writes_real_digits_in_kaggle_format(tmp_path):

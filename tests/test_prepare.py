@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_recognizer.errors import CsvError
+from digit_recognizer.errors import CsvError, UserError
 from digit_recognizer.prepare import load_competition, load_prepared, make_folds, prepare
 
 from .conftest import REPO
@@ -52,28 +53,28 @@ MALFORMED = {
         ["train.csv", "header column 1", "'label'"],
     ),
     "missing header column": ("train.csv", drop_cell(0), ["train.csv", "header has 784 columns, expected 785"]),
-    "short row": ("train.csv", drop_cell(3), ["train.csv", "row 3 (line 4)", "784 fields, expected 785"]),
+    "short row": ("train.csv", drop_cell(3), ["train.csv", "train.csv, line 4:", "784 fields, expected 785"]),
     "text pixel": (
         "train.csv",
         set_cell(2, 11, "abc"),
-        ["train.csv", "row 2", "column pixel10", "'abc' is not an integer"],
+        ["train.csv", "line 3,", "column pixel10", "'abc' is not an integer"],
     ),
-    "float pixel": ("train.csv", set_cell(7, 1, "12.5"), ["train.csv", "row 7", "column pixel0", "not an integer"]),
-    "missing pixel": ("train.csv", set_cell(4, 300, ""), ["train.csv", "row 4", "column pixel299", "missing value"]),
+    "float pixel": ("train.csv", set_cell(7, 1, "12.5"), ["train.csv", "line 8,", "column pixel0", "not an integer"]),
+    "missing pixel": ("train.csv", set_cell(4, 300, ""), ["train.csv", "line 5,", "column pixel299", "missing value"]),
     "pixel too large": (
         "train.csv",
         set_cell(5, 784, "256"),
-        ["train.csv", "row 5", "column pixel783", "256 is outside 0..255"],
+        ["train.csv", "line 6,", "column pixel783", "256 is outside 0..255"],
     ),
     "negative pixel": (
         "train.csv",
         set_cell(9, 100, "-1"),
-        ["train.csv", "row 9", "column pixel99", "-1 is outside 0..255"],
+        ["train.csv", "line 10,", "column pixel99", "-1 is outside 0..255"],
     ),
     "label out of range": (
         "train.csv",
         set_cell(6, 0, "10"),
-        ["train.csv", "row 6", "column label", "10 is outside 0..9"],
+        ["train.csv", "line 7,", "column label", "10 is outside 0..9"],
     ),
     "test with label column": (
         "test.csv",
@@ -83,14 +84,14 @@ MALFORMED = {
     "test pixel too large": (
         "test.csv",
         set_cell(12, 0, "300"),
-        ["test.csv", "row 12", "column pixel0", "outside 0..255"],
+        ["test.csv", "line 13,", "column pixel0", "outside 0..255"],
     ),
     "empty test": ("test.csv", lambda lines: [], ["test.csv", "is empty"]),
     "submission header": ("sample_submission.csv", set_cell(0, 0, "ImageID"), ["sample_submission.csv", "'ImageId'"]),
     "submission ids out of order": (
         "sample_submission.csv",
         lambda lines: [lines[0], lines[2], lines[1], *lines[3:]],
-        ["sample_submission.csv", "row 1", "column ImageId", "should be 1"],
+        ["sample_submission.csv", "line 2,", "column ImageId", "should be 1"],
     ),
     "submission too short": (
         "sample_submission.csv",
@@ -100,7 +101,37 @@ MALFORMED = {
     "submission label not a digit": (
         "sample_submission.csv",
         set_cell(3, 1, "x"),
-        ["sample_submission.csv", "row 3", "column Label", "not an integer"],
+        ["sample_submission.csv", "line 4,", "column Label", "not an integer"],
+    ),
+    "pixel too large for int32": (
+        "train.csv",
+        set_cell(5, 30, "25525500000"),
+        ["train.csv, line 6,", "column pixel29", "value 25525500000 is outside 0..255"],
+    ),
+    "pixel with a plus sign": (
+        "train.csv",
+        set_cell(3, 9, "+12"),
+        ["train.csv, line 4,", "column pixel8", "not an integer"],
+    ),
+    "unbalanced double quote": (
+        "train.csv",
+        set_cell(8, 40, '"12'),
+        ["train.csv, line 9:", "a double quote opens a field that is never closed"],
+    ),
+    "blank line before a bad value": (
+        "train.csv",
+        lambda lines: [*lines[:3], "", *set_cell(4, 1, "300")(lines)[3:]],
+        ["train.csv, line 6,", "column pixel0", "value 300 is outside 0..255"],
+    ),
+    "semicolons": (
+        "test.csv",
+        lambda lines: [line.replace(",", ";") for line in lines],
+        ["test.csv, line 1:", "header has 1 columns", "delimited by ';' instead of ','"],
+    ),
+    "digit 3 missing": (
+        "train.csv",
+        lambda lines: [lines[0], *(line for line in lines[1:] if not line.startswith("3,"))],
+        ["train.csv: too few rows of digit 3 (0)", "cv.folds=5 needs 5 of every digit"],
     ),
 }
 
@@ -109,9 +140,10 @@ MALFORMED = {
 def test_malformed_input_is_reported_with_file_row_and_column(raw_copy, case):
     name, edit, fragments = MALFORMED[case]
     edit_lines(raw_copy / name, edit)
-    with pytest.raises(CsvError) as raised:
-        load_competition(raw_copy)
+    with pytest.raises(UserError) as raised:
+        prepare(raw_copy, raw_copy.parent / "prepared", n_folds=5, seed=42)
     message = str(raised.value)
+    assert not (raw_copy.parent / "prepared").exists()
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
 
@@ -128,13 +160,13 @@ def test_prepare_stage_exits_nonzero_and_writes_nothing_on_bad_input(raw_copy, t
     (work / "data").mkdir(parents=True)
     (raw_copy.rename(work / "data" / "raw"))
     edit_lines(work / "data" / "raw" / "train.csv", set_cell(3, 20, "999"))
-    (work / "params.yaml").write_text("cv: {folds: 5, fold_ids: [0, 1, 2, 3, 4], seed: 42}\n")
+    shutil.copy(REPO / "params.yaml", work / "params.yaml")
     result = subprocess.run(
         [sys.executable, str(REPO / "stages" / "prepare.py")], cwd=work, capture_output=True, text=True
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: data/raw/train.csv, row 3 (line 4), column pixel19: value 999 is outside 0..255"
+        "error: data/raw/train.csv, line 4, column pixel19: value 999 is outside 0..255"
     ]
     assert not (work / "data" / "prepared").exists()
     assert not list((work / "data").glob(".prepared*"))  # no half-written temporary folder either
@@ -162,3 +194,29 @@ def test_folds_are_stratified_and_reproducible(sample_prepared):
     assert np.bincount(folds).tolist() == [800] * 5
     per_class = np.array([np.bincount(labels[folds == f], minlength=10) for f in range(5)])
     assert (per_class.max(0) - per_class.min(0)).max() <= 1  # every digit spread evenly over the folds
+
+
+def test_byte_order_mark_and_windows_header_bytes(raw_copy):
+    """Excel's "CSV UTF-8" starts with a byte-order mark: valid. A Windows-1252 header is named, line 1."""
+    train = raw_copy / "train.csv"
+    train.write_bytes(b"\xef\xbb\xbf" + train.read_bytes())
+    assert len(load_competition(raw_copy).train_labels) == 4000
+    test = raw_copy / "test.csv"
+    original = test.read_bytes()
+    test.write_bytes(original.replace(b"pixel7,", b"pixel\xe97,", 1))
+    with pytest.raises(CsvError, match=r"test\.csv, line 1: is not UTF-8 text \(byte 0xe9\)"):
+        load_competition(raw_copy)
+    lines = original.split(b"\n")
+    lines[10] = lines[10].replace(b",0,", b",0\x9c,", 1)  # a Windows-1252 byte in a cell
+    test.write_bytes(b"\n".join(lines))
+    with pytest.raises(CsvError, match=r"test\.csv, line 11: is not UTF-8 text \(byte 0x9c\)"):
+        load_competition(raw_copy)
+
+
+def test_a_zip_saved_as_train_csv(raw_copy):
+    import zipfile
+
+    with zipfile.ZipFile(raw_copy / "train.csv", "w") as zf:
+        zf.writestr("train.csv", "label\n")
+    with pytest.raises(CsvError, match=r"train\.csv: is a zip archive, not a CSV"):
+        load_competition(raw_copy)

@@ -26,9 +26,9 @@ from digit_recognizer.cli import main as cli_main
 from digit_recognizer.ensemble import Combiner
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.inference import EnsemblePredictor
+from digit_recognizer.params import FitConfig
 from digit_recognizer.preprocess import NoInk, to_mnist
 from digit_recognizer.server import LIMITS, Limits, create_app, uvicorn_config
-from digit_recognizer.training import FitConfig
 
 from .conftest import REPO
 

@@ -8,6 +8,7 @@ to name the row and column of the first problem.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow.csv as pacsv
 from digit_recognizer.atomic import atomic_path
 from digit_recognizer.errors import CsvError
 
+INTEGER = re.compile(r" *-?[0-9]+ *")  # what the fast reader takes as an int32 cell (no '+', '_' or exponent)
 PIXELS = [f"pixel{i}" for i in range(784)]
 TRAIN_COLUMNS = ["label", *PIXELS]
 TEST_COLUMNS = PIXELS
@@ -41,19 +43,19 @@ def read_int_csv(
             read_options=pacsv.ReadOptions(block_size=8 << 20),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.int32())),
         )
-    except pa.ArrowException:
-        _diagnose_slowly(path, columns)
-        raise  # the slow scan found nothing wrong: surface pyarrow's own message
+    except (pa.ArrowException, OSError):
+        _diagnose_slowly(path, columns, bounds)
+        raise CsvError(str(path), "cannot be read as a CSV of integers") from None  # the scan found no culprit
     if table.num_rows == 0:
         raise CsvError(str(path), "has a header but no data rows")
     for name, column, (low, high) in zip(columns, table.columns, bounds, strict=True):
         if column.null_count:
-            raise CsvError(str(path), "missing value", row=_first_row(column.is_null()), column=name)
+            raise CsvError(str(path), "missing value", line=data_line(path, _first(column.is_null())), column=name)
         extremes = pc.min_max(column)
         if extremes["min"].as_py() < low or extremes["max"].as_py() > high:
-            row = _first_row(pc.or_(pc.less(column, low), pc.greater(column, high)))
+            row = _first(pc.or_(pc.less(column, low), pc.greater(column, high)))
             value = column[row - 1].as_py()
-            raise CsvError(str(path), f"value {value} is outside {low}..{high}", row=row, column=name)
+            raise CsvError(str(path), f"value {value} is outside {low}..{high}", line=data_line(path, row), column=name)
     return np.column_stack([column.to_numpy().astype(dtype, copy=False) for column in table.columns])
 
 
@@ -65,7 +67,21 @@ def write_int_csv(path: str | Path, columns: Sequence[str], values: np.ndarray) 
         pacsv.write_csv(table, f, write_options=pacsv.WriteOptions(include_header=False))
 
 
-def _first_row(mask: pa.ChunkedArray) -> int:
+def data_line(path: str | Path, row: int) -> int:
+    """The physical line (1-based, header = line 1) of data row `row` (1-based), skipping blank lines as
+    pyarrow's reader does. Runs only to report an error."""
+    with open(path, "rb") as f:
+        next(f)
+        seen = 0
+        for number, line in enumerate(f, start=2):
+            if line.strip(b"\r\n"):
+                seen += 1
+                if seen == row:
+                    return number
+    return row + 1
+
+
+def _first(mask: pa.ChunkedArray) -> int:
     """1-based index of the first true value."""
     return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0]) + 1
 
@@ -73,37 +89,72 @@ def _first_row(mask: pa.ChunkedArray) -> int:
 def _check_header(path: Path, columns: Sequence[str]) -> None:
     if not path.is_file():
         raise CsvError(str(path), "file not found")
-    with open(path, newline="") as f:
-        header_line = f.readline()
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+    except OSError as error:
+        raise CsvError(str(path), f"cannot be read ({error.strerror or type(error).__name__})") from None
+    if first.startswith(b"PK\x03\x04"):
+        raise CsvError(str(path), "is a zip archive, not a CSV: unzip it, or set data.source to the zip itself")
+    header_line = _decode(path, first, 1)
     if not header_line.strip():
         raise CsvError(str(path), "is empty (expected a header line)")
     header = next(csv.reader([header_line]))
     if len(header) != len(columns):
-        raise CsvError(str(path), f"header has {len(header)} columns, expected {len(columns)} ({_describe(columns)})")
+        hint = next(
+            (f": is it delimited by {d!r} instead of ','?" for d in ";\t|" if len(header) == 1 and d in header[0]), ""
+        )
+        raise CsvError(
+            str(path), f"header has {len(header)} columns, expected {len(columns)} ({_describe(columns)}){hint}", line=1
+        )
     for position, (found, expected) in enumerate(zip(header, columns, strict=True), start=1):
         if found.strip() != expected:
             raise CsvError(
                 str(path),
                 f"header column {position} is {found!r}, expected {expected!r} ({_describe(columns)})",
+                line=1,
             )
 
 
-def _diagnose_slowly(path: Path, columns: Sequence[str]) -> None:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
+def _decode(path: Path, raw: bytes, line: int) -> str:
+    """UTF-8 (a byte-order mark on line 1, as Excel's "CSV UTF-8" writes, is dropped)."""
+    try:
+        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise CsvError(
+            str(path), f"is not UTF-8 text (byte {raw[error.start]:#04x}): save it as CSV UTF-8", line=line
+        ) from None
+
+
+def _diagnose_slowly(path: Path, columns: Sequence[str], bounds: Sequence[tuple[int, int]]) -> None:
+    """Scan row by row with the csv module to name the line and column of the first problem."""
+    with open(path, "rb") as f:
+        lines = (_decode(path, raw, number) for number, raw in enumerate(f, start=1))
+        reader = csv.reader(lines)
         next(reader)
-        for row_number, row in enumerate(reader, start=1):
-            if not row:
-                continue
-            if len(row) != len(columns):
-                raise CsvError(str(path), f"has {len(row)} fields, expected {len(columns)}", row=row_number)
-            for name, cell in zip(columns, row, strict=True):
-                if not cell.strip():
-                    raise CsvError(str(path), "missing value", row=row_number, column=name)
-                try:
-                    int(cell)
-                except ValueError:
-                    raise CsvError(str(path), f"{cell!r} is not an integer", row=row_number, column=name) from None
+        while True:
+            start = reader.line_num + 1  # where the next row begins (a quoted field may span lines)
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                raise CsvError(str(path), "a double quote opens a field that is never closed", line=start) from None
+            if row:
+                _check_row(path, row, start, columns, bounds)
+
+
+def _check_row(path: Path, row: list[str], line: int, columns: Sequence[str], bounds: Sequence[tuple[int, int]]):
+    if len(row) != len(columns):
+        raise CsvError(str(path), f"has {len(row)} fields, expected {len(columns)}", line=line)
+    for name, cell, (low, high) in zip(columns, row, bounds, strict=True):
+        if not cell.strip():
+            raise CsvError(str(path), "missing value", line=line, column=name)
+        if not INTEGER.fullmatch(cell):
+            raise CsvError(str(path), f"{cell!r} is not an integer", line=line, column=name)
+        value = int(cell)
+        if not low <= value <= high:
+            raise CsvError(str(path), f"value {value} is outside {low}..{high}", line=line, column=name)
 
 
 def _describe(columns: Sequence[str]) -> str:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import atomic_dir, write_json
+from digit_recognizer.atomic import atomic_dir
 from digit_recognizer.errors import UserError
 from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient, find_credentials
+from digit_recognizer.origin import write_origin
 from digit_recognizer.sample_data import write_sample_competition
 
 KAGGLE_NOTEBOOK_INPUT = Path("/kaggle/input/digit-recognizer")
@@ -55,35 +56,59 @@ def download(
             path = Path(concrete).expanduser()
             if path.is_dir():
                 _copy_folder(path, tmp)
-            elif path.is_file() and zipfile.is_zipfile(path):
+            elif path.is_file() and _starts_like_a_zip(path):
                 _extract_zip(path, tmp)
             elif path.exists():
-                raise UserError(f"data.source {concrete!r} is neither a zip file nor a folder")
+                raise UserError(f"data.source {concrete!r} is a file but not a zip (give Kaggle's zip or a folder)")
             else:
                 raise UserError(
                     f"data.source {concrete!r} does not exist (use auto, sample, kaggle, a zip or a folder path)"
                 )
             kind, used = "local", f"{path}"
-        write_json(tmp / paths.ORIGIN_JSON, {"kind": kind, "description": used})
+        write_origin(tmp, kind, used)
     return f"{used}, chosen because {reason}"
 
 
-def read_origin(raw_dir: Path = paths.RAW) -> dict[str, str] | None:
-    """What `download` recorded about where data/raw came from, or None (not downloaded by this project)."""
-    path = Path(raw_dir) / paths.ORIGIN_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
+def _starts_like_a_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+
+
+def _zip_members(zf: zipfile.ZipFile, archive: Path) -> dict[str, str]:
+    """File name -> the one member of that name; two members of one name (say a backup/ copy) are refused."""
+    members: dict[str, str] = {}
+    for name in zf.namelist():
+        base = Path(name).name
+        if name.endswith("/") or base not in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
+            continue
+        if base in members:
+            raise UserError(f"{archive} holds {base} twice ({members[base]} and {name}): which one is meant?")
+        members[base] = name
+    return members
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        members = {Path(name).name: name for name in zf.namelist() if not name.endswith("/")}
-        missing = [name for name in paths.COMPETITION_FILES if name not in members]
-        if missing:
-            raise UserError(f"{archive} lacks {', '.join(missing)} (holds: {', '.join(sorted(members)) or 'nothing'})")
-        for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
-            if name in members:
-                with zf.open(members[name]) as src, open(dest / name, "wb") as out:
-                    shutil.copyfileobj(src, out, length=8 << 20)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = _zip_members(zf, archive)
+            missing = [name for name in paths.COMPETITION_FILES if name not in members]
+            if missing:
+                raise UserError(
+                    f"{archive} lacks {', '.join(missing)} (holds: {', '.join(zf.namelist()) or 'nothing'})"
+                )
+            for name, member in members.items():
+                try:
+                    with zf.open(member) as src, open(dest / name, "wb") as out:
+                        shutil.copyfileobj(src, out, length=8 << 20)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                    raise UserError(f"{archive}: {member} is damaged ({error}); download the zip again") from None
+    except zipfile.BadZipFile as error:
+        raise UserError(f"{archive} is a damaged or truncated zip ({error}); download it again") from None
+    except OSError as error:
+        raise UserError(f"{archive}: cannot be read ({error.strerror or type(error).__name__})") from None
 
 
 def _copy_folder(folder: Path, dest: Path) -> None:
@@ -92,4 +117,7 @@ def _copy_folder(folder: Path, dest: Path) -> None:
         raise UserError(f"{folder} lacks {', '.join(missing)}")
     for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
         if (folder / name).is_file():
-            shutil.copyfile(folder / name, dest / name)
+            try:
+                shutil.copyfile(folder / name, dest / name)
+            except OSError as error:
+                raise UserError(f"{folder / name}: cannot be read ({error.strerror or type(error).__name__})") from None

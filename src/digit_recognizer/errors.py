@@ -8,14 +8,13 @@ class UserError(Exception):
 
 
 class CsvError(UserError):
-    """A problem at a known place in a CSV file."""
+    """A problem at a known place in a CSV file: `line` is the physical line, 1-based (the header is line 1)."""
 
-    def __init__(self, file: str, message: str, row: int | None = None, column: str | None = None):
-        self.file, self.row, self.column = file, row, column
+    def __init__(self, file: str, message: str, line: int | None = None, column: str | None = None):
+        self.file, self.line, self.column = file, line, column
         where = [file]
-        if row is not None:
-            # row counts data rows from 1; the header is line 1, so data row r is line r + 1
-            where.append(f"row {row} (line {row + 1})")
+        if line is not None:
+            where.append(f"line {line}")
         if column is not None:
             where.append(f"column {column}")
         super().__init__(f"{', '.join(where)}: {message}")

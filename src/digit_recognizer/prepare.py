@@ -9,8 +9,9 @@ import numpy as np
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, read_int_csv
+from digit_recognizer.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, data_line, read_int_csv
 from digit_recognizer.errors import CsvError, UserError
+from digit_recognizer.origin import read_origin
 
 
 @dataclass
@@ -48,15 +49,21 @@ def read_submission(path: str | Path, n_rows: int | None = None) -> np.ndarray:
     wrong = np.flatnonzero(ids != np.arange(1, n_rows + 1))
     if wrong.size:
         row = int(wrong[0]) + 1
-        raise CsvError(str(path), f"ImageId {ids[row - 1]} should be {row} (ids run 1..{n_rows})", row, "ImageId")
+        message = f"ImageId {ids[row - 1]} should be {row} (ids run 1..{n_rows})"
+        raise CsvError(str(path), message, data_line(path, row), "ImageId")
     return values[:, 1].astype(np.int64)
 
 
-def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+def make_folds(labels: np.ndarray, n_folds: int, seed: int, source: str = "train.csv") -> np.ndarray:
     """Stratified fold index (0..n_folds-1) for every training row; the same seed gives the same folds."""
+    if n_folds < 2:
+        raise UserError(f"cv.folds is {n_folds}: cross-validation needs at least 2 folds")
     counts = np.bincount(labels, minlength=10)
-    if n_folds < 2 or counts.min() < n_folds:
-        raise UserError(f"cv.folds={n_folds}: need at least 2 folds and {n_folds} rows of every digit")
+    scarce = [f"{digit} ({count})" for digit, count in enumerate(counts) if count < n_folds]
+    if scarce:
+        raise UserError(
+            f"{source}: too few rows of digit {', '.join(scarce)}; cv.folds={n_folds} needs {n_folds} of every digit"
+        )
     from sklearn.model_selection import StratifiedKFold  # a 1 s import that only this stage needs
 
     folds = np.empty(len(labels), dtype=np.int8)
@@ -68,8 +75,14 @@ def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
 
 def prepare(raw_dir: str | Path, out_dir: str | Path, n_folds: int, seed: int) -> dict:
     """Validate the raw CSVs and write the arrays and folds into `out_dir` atomically; return a summary."""
-    competition = load_competition(raw_dir)
-    folds = make_folds(competition.train_labels, n_folds, seed)
+    try:
+        competition = load_competition(raw_dir)
+        folds = make_folds(competition.train_labels, n_folds, seed, str(Path(raw_dir) / paths.TRAIN_CSV))
+    except UserError as error:
+        origin = read_origin(Path(raw_dir))
+        if origin is None or origin["kind"] == "sample":
+            raise
+        raise UserError(f"{error} ({raw_dir} is a copy of {origin['description']})") from None
     with atomic_dir(out_dir) as tmp:
         np.save(tmp / "train_images.npy", competition.train_images)
         np.save(tmp / "train_labels.npy", competition.train_labels)

@@ -5,17 +5,8 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-import yaml
 
 from digit_recognizer.errors import UserError
-
-
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    with open(path) as f:
-        return yaml.safe_load(f)
 
 
 def run_stage(main: Callable[[], None]) -> None:

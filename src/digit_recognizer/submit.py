@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 from digit_recognizer import paths
-from digit_recognizer.download import read_origin
 from digit_recognizer.errors import UserError
 from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient
+from digit_recognizer.origin import read_origin
 from digit_recognizer.prepare import read_submission
 
 COMPETITION_TEST_ROWS = {"digit-recognizer": 28_000}  # the size of the competition's test.csv

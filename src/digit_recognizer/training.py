@@ -12,8 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,63 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from digit_recognizer.augment import random_affine
-from digit_recognizer.errors import UserError
+from digit_recognizer.params import FitConfig
 from digit_recognizer.predict import autocast, normalize, predict_logits, to_model_input
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Training hyperparameters of one architecture (params.yaml: models.<name>, less `net`)."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adamw"  # sgd | adam | adamw
-    lr: float = 1e-3  # the peak lr for onecycle, the starting lr otherwise
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"  # onecycle | exponential | plateau | constant
-    gamma: float = 0.95  # exponential: lr *= gamma after each epoch
-    plateau_factor: float = 0.5  # plateau: lr *= factor after `plateau_patience` epochs without a better val loss
-    plateau_patience: int = 2
-    label_smoothing: float = 0.0
-    rotate: float = 0.0  # augmentation: max degrees either way
-    zoom: float = 0.0  # max relative scale change
-    shift: float = 0.0  # max shift, as a fraction of the image side
-    val_fraction: float = 0.0  # share of the training rows held aside (stratified) as the inner validation split
-    patience: int = 0  # early stopping: epochs without a better inner-val accuracy before stopping; 0 = never
-    restore_best: bool = False  # keep the epoch with the best inner-val accuracy instead of the last one
-    cpu_bf16: bool = False  # train and validate in bfloat16 autocast on the CPU too (CUDA always does)
-
-    @property
-    def needs_validation(self) -> bool:
-        """Does any decision (early stop, best-epoch restore, plateau) read the inner validation split?"""
-        return self.patience > 0 or self.restore_best or self.schedule == "plateau"
-
-    @classmethod
-    def from_params(cls, name: str, params: dict[str, Any]) -> FitConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise UserError(f"models.{name} in params.yaml: unknown keys {unknown}; known: {sorted(known)}")
-        config = cls(**params)
-        if config.optimizer not in OPTIMIZERS:
-            raise UserError(f"models.{name}.optimizer: {config.optimizer!r} is not one of {sorted(OPTIMIZERS)}")
-        if config.schedule not in SCHEDULES:
-            raise UserError(f"models.{name}.schedule: {config.schedule!r} is not one of {sorted(SCHEDULES)}")
-        if not 0 <= config.val_fraction < 1:
-            raise UserError(f"models.{name}.val_fraction: {config.val_fraction} is not in [0, 1)")
-        if config.needs_validation and config.val_fraction == 0:
-            raise UserError(
-                f"models.{name}: patience, restore_best and schedule 'plateau' watch an inner validation split; "
-                "set val_fraction (e.g. 0.1): the held-out CV fold never chooses anything"
-            )
-        return config
-
-
-def recipe_from_params(name: str, section: dict[str, Any]) -> tuple[dict[str, Any], FitConfig]:
-    """params.yaml's `models.<name>` -> (the net's constructor kwargs, the training recipe)."""
-    recipe = dict(section)
-    return recipe.pop("net", {}), FitConfig.from_params(name, recipe)
 
 
 @dataclass
@@ -96,7 +40,6 @@ OPTIMIZERS = {
     "adam": lambda p, c, **kw: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
     "adamw": lambda p, c, **kw: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
 }
-SCHEDULES = {"onecycle", "exponential", "plateau", "constant"}
 
 
 def make_optimizer(model: nn.Module, config: FitConfig, device: torch.device) -> torch.optim.Optimizer:
