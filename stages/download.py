@@ -1,9 +1,11 @@
 """DVC stage `download`: fill data/raw with the competition CSVs from params.yaml's `data.source`."""
 
+from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
+
+# isort: split
 from digit_recognizer import paths
 from digit_recognizer.download import download
 from digit_recognizer.params import load_params
-from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
 """DVC stage `ensemble`: combine every architecture's OOF predictions, write submission.csv and metrics."""
 
+from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
+
+# isort: split
 from digit_recognizer.ensemble import run_ensemble
 from digit_recognizer.params import load_params
-from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """DVC stage `prepare`: validate data/raw's CSVs, write compact arrays and stratified folds to data/prepared."""
 
+from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
+
+# isort: split
 from digit_recognizer import paths
 from digit_recognizer.params import load_params
 from digit_recognizer.prepare import prepare
-from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """DVC stage `report`: plots data and pictures for `dvc plots show`, written to data/report/."""
 
+from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
+
+# isort: split
 from digit_recognizer import paths
 from digit_recognizer.params import load_params
 from digit_recognizer.report import write_report
-from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

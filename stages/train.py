@@ -1,5 +1,8 @@
 """DVC stage `train@<arch>-<fold>`: train one architecture on one CV fold into data/train/<arch>-<fold>/."""
 
+from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
+
+# isort: split
 import argparse
 
 from digit_recognizer import paths
@@ -8,7 +11,6 @@ from digit_recognizer.device import configure_threads, keep_freed_memory, select
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
-from digit_recognizer.stage import run_stage
 
 
 def main() -> None:

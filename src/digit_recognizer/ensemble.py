@@ -25,7 +25,7 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import atomic_dir, write_json
+from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
 from digit_recognizer.errors import UserError
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.submission import write_submission
@@ -223,15 +223,21 @@ def run_ensemble(
     best_single = max(metrics[a]["cv_accuracy"] for a in architectures)
     metrics["ensemble"]["gain_over_best_single"] = round(metrics["ensemble"]["cv_accuracy"] - best_single, 6)
 
-    with atomic_dir(out_dir) as tmp:
+    # Everything is written to temporaries first and moved into place together at the end (metrics, then the
+    # submission, then data/ensemble), so a crash never leaves a submission that disagrees with the metrics.
+    with (
+        atomic_dir(out_dir) as tmp,
+        atomic_path(submission) as submission_tmp,
+        atomic_path(metrics_path) as metrics_tmp,
+    ):
         np.save(tmp / "oof.npy", honest_oof)
         np.save(tmp / "test.npy", test_probs)
         write_json(tmp / "weights.json", {a.name: metrics[a.name]["weight"] for a in per_arch})
         # what `predict` and `serve` load: the combiner, and exactly the fold models it combined
         models = {a.name: [str(paths.train_run_dir(a.name, f) / "model.pt") for f in range(n_folds)] for a in per_arch}
         write_json(tmp / paths.COMBINER_JSON, {**combiner.to_json(), "models": models})
-    write_submission(test_probs.argmax(1), submission, sample_submission)
-    write_json(metrics_path, metrics)
+        write_submission(test_probs.argmax(1), submission_tmp, sample_submission)
+        write_json(metrics_tmp, metrics)
     return metrics
 
 

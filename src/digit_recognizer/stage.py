@@ -1,12 +1,37 @@
-"""Helpers shared by the thin scripts in stages/: read params.yaml, turn UserError into one line and exit 1."""
+"""Helpers shared by the thin scripts in stages/: one line, not a traceback, for a UserError or an interrupt.
+
+Stage scripts import this module before anything heavy, so that Ctrl-C (SIGINT) or a kill (SIGTERM) while
+torch is still importing also ends with one line. Inside `run_stage` both unwind the stack, so temporary
+outputs are removed on the way out (atomic.py).
+"""
 
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from collections.abc import Callable
 
 from digit_recognizer.errors import UserError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that `finally` blocks clean up."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+def _one_line_for_interrupts(kind, value, traceback) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        print("terminated" if issubclass(kind, Terminated) else "interrupted", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, value, traceback)
+
+
+signal.signal(signal.SIGTERM, _raise_terminated)
+sys.excepthook = _one_line_for_interrupts  # an interrupt before run_stage (while importing) is one line too
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -19,6 +44,9 @@ def run_stage(main: Callable[[], None]) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        sys.exit(143)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
