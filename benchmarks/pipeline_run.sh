@@ -12,13 +12,15 @@ source=${1:-$repo/../shared/data/digit-recognizer-mini.zip}
 dir=${2:-$(mktemp -d)/run}
 git clone -q "$repo" "$dir"
 cd "$dir"
+export PYTHONPATH="$dir/src"  # the clone's package, whichever checkout `pip install -e` pointed at
 python - "$source" <<'PY'
 import sys, yaml
 params = yaml.safe_load(open("params.yaml"))
 params["data"]["source"] = sys.argv[1]
 yaml.safe_dump(params, open("params.yaml", "w"), sort_keys=False)
 PY
-echo "clone: $dir, data.source: $source"
+echo "clone: $dir ($(git log -1 --format='%h %s')), data.source: $source"
+echo "package: $(python -c 'import digit_recognizer; print(digit_recognizer.__file__)')"
 echo "before: $(python benchmarks/machine_speed.py)"
 start=$(date +%s)
 dvc repro
