@@ -27,4 +27,4 @@ dvc repro
 seconds=$(($(date +%s) - start))
 echo "after: $(python benchmarks/machine_speed.py)"
 echo "dvc repro: ${seconds} s ($((seconds / 60)) min $((seconds % 60)) s)"
-python benchmarks/cv_table.py
+digit-recognizer scores --markdown

@@ -55,6 +55,7 @@ def project(tmp_path_factory):
     run("git", "init", "-q", cwd=root)
     run("dvc", "init", "-q", cwd=root)
     shutil.copytree(root / "plots-templates", root / ".dvc" / "plots")
+    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the offline plots page template
     shutil.rmtree(root / "plots-templates")
     run("git", "add", "-A", cwd=root)
     run("git", "commit", "-qm", "tiny pipeline", cwd=root)
@@ -88,6 +89,19 @@ def test_repro_writes_a_valid_submission_and_metrics(project):
         for fold in (0, 1):
             assert (project / "data" / "train" / f"{name}-{fold}" / "model.pt").exists()
     assert "up to date" in run("dvc", "status", cwd=project)
+
+
+def test_scores_fit_a_terminal_and_agree_with_the_metrics(project):
+    metrics = json.loads((project / "data" / "metrics.json").read_text())
+    lines = run("digit-recognizer", "scores", cwd=project / "data").splitlines()  # from a subfolder too
+    assert len(lines) == 1 + len(TINY_MODELS) + 1 and max(len(line) for line in lines) <= 100
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    for name in [*TINY_MODELS, "ensemble"]:
+        assert rows[name][1] == f"{metrics[name]['cv_accuracy']:.3%}"
+        assert rows[name][2] == f"{metrics[name]['cv_accuracy_se']:.3%}"
+    assert rows["cnn"][-1].replace(",", "").isdigit()  # img/s, from data/timings
+    markdown = run("digit-recognizer", "scores", "--markdown", cwd=project).splitlines()
+    assert markdown[0].startswith("| ") and len(markdown) == len(lines) + 1
 
 
 def test_forced_retrain_that_reproduces_its_predictions_reruns_nothing_downstream(project):
@@ -185,7 +199,9 @@ def test_report_files_and_dvc_plots_page(project):
         assert (report / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     run("dvc", "plots", "show", "-o", "plots-page", cwd=project)
     page = (project / "plots-page" / "index.html").read_text()
-    assert page.count("vegaEmbed") == 5 and page.count("<img") == 4
+    head, _, body = page.rpartition("</head>")  # the inlined JavaScript holds the string "</head>" too
+    assert body.count("vegaEmbed(") == 5 and body.count("<img") == 4
+    assert "cdn.jsdelivr" not in page and "window.vegaEmbed=" in head  # vega is inlined: no network needed
 
 
 def test_changing_one_architecture_reruns_only_its_folds(project):
@@ -269,7 +285,6 @@ def test_compare_says_in_one_line_when_a_side_is_not_in_the_cache(project, tmp_p
     assert result.returncode == 1 and "neither a git revision nor a `dvc exp` experiment" in result.stderr
 
 
-BROWSER_DIR = REPO / "tests" / ".browser"  # .ci/run installs vega, vega-lite and vega-embed here with npm
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -279,78 +294,55 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Replaces DVC's page template, whose scripts come from a CDN (no internet here): the same page with local
-# copies of vega, and a probe that records script errors and what rendered into <pre id="probe">.
-OFFLINE_PAGE = """<!DOCTYPE html>
-<html><head><title>DVC Plot</title>
-<script>
+NO_NETWORK = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9"]  # nothing resolves
+# Appended to the page DVC writes: records script errors and what rendered into <pre id="probe">.
+PROBE = """<script>
   window.probeErrors = [];
   window.addEventListener("error", (e) => window.probeErrors.push(String(e.message || e.target.src)), true);
   window.addEventListener("unhandledrejection", (e) => window.probeErrors.push(String(e.reason)));
-</script>
-SCRIPTS
-</head><body>
-{plot_divs}
-<script>
   setTimeout(() => {
     const images = [...document.images];
     const probe = document.createElement("pre");
     probe.id = "probe";
     probe.textContent = JSON.stringify({
       errors: window.probeErrors,
-      charts: document.querySelectorAll(".vega-embed .marks").length,
+      charts: document.querySelectorAll(".vega-embed svg.marks, .vega-embed canvas.marks").length,
       images: images.length,
       broken_images: images.filter((img) => !img.complete || img.naturalWidth === 0).map((img) => img.src),
     });
     document.body.appendChild(probe);
   }, 3000);
-</script>
-</body></html>
-"""
+</script>"""
 
 
-def browser_tools() -> tuple[str | None, list]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    scripts = [
-        BROWSER_DIR / "node_modules" / "vega" / "build" / "vega.min.js",
-        BROWSER_DIR / "node_modules" / "vega-lite" / "build" / "vega-lite.min.js",
-        BROWSER_DIR / "node_modules" / "vega-embed" / "build" / "vega-embed.min.js",
-    ]
-    return chromium, scripts
-
-
-def test_dvc_plots_page_renders_in_headless_chromium(project, tmp_path):
-    chromium, scripts = browser_tools()
-    if not chromium or not all(s.exists() for s in scripts):
-        message = "needs Debian's chromium and tests/.browser/node_modules/vega* (.ci/run installs both)"
+def chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        message = "needs Debian's chromium (.ci/run installs it)"
         if os.environ.get("REQUIRE_BROWSER"):
             pytest.fail(message)
         pytest.skip(message)
-    template = tmp_path / "offline.html"
-    tags = "\n".join(f'<script src="{s.as_uri()}"></script>' for s in scripts)
-    template.write_text(OFFLINE_PAGE.replace("SCRIPTS", tags))
-    run("dvc", "plots", "show", "--html-template", str(template), "-o", str(tmp_path / "page"), cwd=project)
-    page = (tmp_path / "page" / "index.html").as_uri()
+    return found
+
+
+def test_dvc_plots_page_renders_with_no_network(project, tmp_path):
+    browser = chromium()
+    run("dvc", "plots", "show", "-o", str(tmp_path / "page"), cwd=project)  # the project's own page template
+    index = tmp_path / "page" / "index.html"
+    before, _, after = index.read_text().rpartition("</body>")  # the last one: the inlined bundle quotes the tag
+    index.write_text(before + PROBE + "</body>" + after)
+    page = index.as_uri()
     dom = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=20000",
-            "--dump-dom",
-            page,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+        [browser, *CHROMIUM_FLAGS, *NO_NETWORK, "--allow-file-access-from-files", "--virtual-time-budget=20000",
+         "--dump-dom", page],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
     probe = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)))
     assert probe["errors"] == []
     assert probe["charts"] == 5 and probe["images"] == 4 and probe["broken_images"] == []
-    screenshot = REPO / "docs" / "report.png" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "report.png"
-    screenshot.parent.mkdir(exist_ok=True)
+    screenshot = tmp_path / "report.png"
     subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, "--allow-file-access-from-files", "--virtual-time-budget=20000",
+        [browser, *CHROMIUM_FLAGS, *NO_NETWORK, "--allow-file-access-from-files", "--virtual-time-budget=20000",
          "--hide-scrollbars", "--window-size=1400,4200", f"--screenshot={screenshot}", page],
         capture_output=True,
         timeout=120,

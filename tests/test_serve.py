@@ -354,3 +354,25 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
     correct = sum(r == label for r, label in zip(outcome["read"], labels, strict=True))
     assert correct >= 9, f"read {outcome['read']}, truth {labels.tolist()}"
     assert screenshot.stat().st_size > 20_000
+
+
+def test_api_docs_page_renders_with_no_network(predictor):
+    """Swagger UI's files come from the package (swagger-ui-bundle), not a CDN: /docs renders offline."""
+    import httpx
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("needs Debian's chromium (.ci/run installs it)")
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
+    with running_server(predictor) as url:
+        page = httpx.get(url + "/docs").text
+        assert "/docs-static/swagger-ui-bundle.js" in page and "cdn." not in page
+        assert httpx.get(url + "/docs-static/swagger-ui-bundle.js").status_code == 200
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=15000",
+             "--dump-dom", url + "/docs"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+    assert "opblock" in dom and "/api/predict" in dom  # the operations were drawn from /openapi.json

@@ -1,4 +1,4 @@
-"""The `digit-recognizer` command: submit, predict, serve, compare."""
+"""The `digit-recognizer` command: scores, compare, submit, predict, serve."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("b", nargs="?", default="workspace", help="the candidate (default: the workspace)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict")
 
+    scores = commands.add_parser("scores", help="the last run's CV accuracy of each architecture and the ensemble")
+    scores.add_argument("--markdown", action="store_true", help="a Markdown table (as in BENCHMARKS.md)")
+    scores.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             predict_files(args.images, show_all=args.all, project=args.project)
         elif args.command == "serve":
             serve_app(args.host, args.port, project=args.project)
+        elif args.command == "scores":
+            print_scores(args.project, args.markdown)
         elif args.command == "compare":
             from dvc.exceptions import NotDvcRepoError
 
@@ -84,6 +90,15 @@ def predict_files(images: list[Path], show_all: bool, project: Path | None = Non
                 f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
             )
         print(line)
+
+
+def print_scores(project: Path | None, markdown: bool) -> None:
+    from digit_recognizer.params import load_params
+    from digit_recognizer.scores import format_scores, score_rows
+
+    root = project or paths.find_project_root()
+    params = load_params(root / "params.yaml")
+    print(format_scores(score_rows(root, params["architectures"], params["cv"]["fold_ids"]), markdown))
 
 
 def serve_app(host: str, port: int, project: Path | None = None) -> None:

@@ -10,6 +10,8 @@ architectures.csv / .png  parameters, epochs, CV accuracy and its standard error
 train_digits.png          random training digits with their labels
 confidently_wrong.png     the out-of-fold mistakes the ensemble was surest of
 least_confident_test.png  the test digits the ensemble was least sure of
+plots_page.html           the page template of `dvc plots show` (.dvc/config: plots.html_template), with
+                          vega, vega-lite and vega-embed inlined: the report renders with no network
 """
 
 from __future__ import annotations
@@ -135,6 +137,37 @@ def table_png(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+VEGA_LITE_VERSION = "5.21"  # the templates in .dvc/plots are Vega-Lite 5 specs
+PLOTS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+    {refresh_tag}
+    <meta charset="utf-8">
+    <title>digit-recognizer report</title>
+    <script>BUNDLE</script>
+    <style>
+        body { font-family: sans-serif; }
+        table { border-spacing: 15px; }
+    </style>
+</head>
+<body>
+    {plot_divs}
+</body>
+</html>
+"""
+
+
+def write_plots_page(path: Path) -> None:
+    """DVC's plots page template with vl-convert's JavaScript bundle inlined instead of CDN <script> tags.
+
+    DVC fills {plot_divs} with one `vegaEmbed(...)` call per chart; the bundle defines window.vegaEmbed.
+    """
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION).replace("</script", "<\\/script")
+    path.write_text(PLOTS_PAGE.replace("BUNDLE", bundle), encoding="utf-8")
+
+
 def write_report(
     architectures: list[str],
     n_images: int,
@@ -164,6 +197,7 @@ def write_report(
         table = architecture_table(architectures, data.n_folds, metrics, train_dir)
         table.to_csv(tmp / "architectures.csv", index=False)
         table_png(table, tmp / "architectures.png", "Architectures (CV over all folds)")
+        write_plots_page(tmp / "plots_page.html")
 
         shown = rng.choice(len(labels), size=min(n_images, len(labels)), replace=False)
         digit_grid(

@@ -13,7 +13,10 @@ from importlib import resources
 import anyio
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from digit_recognizer.errors import UserError
 from digit_recognizer.inference import EnsemblePredictor
@@ -76,7 +79,21 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
     app = FastAPI(
         title="digit-recognizer",
         description="Draw a digit and see what the trained models read. POST /api/predict takes an image or 784 pixels.",
+        docs_url=None,  # served below from swagger-ui-bundle's files, not from a CDN: /docs works offline
+        redoc_url=None,
     )
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="digit-recognizer API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
     workers = anyio.CapacityLimiter(limits.workers)
     waiting = 0  # requests holding or waiting for a worker
 
