@@ -12,6 +12,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from machine_speed import describe
 
 from digit_recognizer.augment import random_affine
 from digit_recognizer.device import configure_threads, keep_freed_memory
@@ -43,12 +44,7 @@ def images_per_second(arch: str, net: dict, config: FitConfig, bf16: bool, steps
 def main() -> None:
     keep_freed_memory()  # as stages/train.py does
     configure_threads(0)
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.rand(2048, 2048, dtype=dtype)
-        start = time.perf_counter()
-        for _ in range(10):
-            a @ a
-        print(f"matmul 2048 {dtype}: {10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9:.0f} GFLOP/s")
+    print(describe())
     params = load_params()
     print("\n| architecture | batch | float32 img/s | bfloat16 img/s | gain |\n| --- | ---: | ---: | ---: | ---: |")
     for arch in params["architectures"]:

@@ -25,10 +25,10 @@ import torch
 
 from digit_recognizer.atomic import atomic_dir
 from digit_recognizer.models import build_model
+from digit_recognizer.params import FitConfig
 from digit_recognizer.predict import predict
 from digit_recognizer.prepare import Prepared
 from digit_recognizer.training import (
-    FitConfig,
     accuracy,
     count_parameters,
     fit,
