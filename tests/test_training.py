@@ -138,9 +138,9 @@ def test_early_stopping_restores_the_best_epoch(sample_prepared):
     )
     model = build_model("mlp", TINY_NETS["mlp"])
     result = fit(model, train_x, train_y, config, seed_everything(0), torch.device("cpu"), val=(val_x, val_y))
-    best = max(result.history, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-    assert result.kept_epoch == best["epoch"]
-    assert len(result.history) - result.kept_epoch <= 2
+    best = min(result.history, key=lambda r: r["val_loss"])
+    assert result.kept_epoch == best["epoch"] < len(result.history)
+    assert len(result.history) - result.kept_epoch == 2  # stopped after `patience` epochs without a lower loss
     restored = (predict(model, val_x.numpy()).argmax(1) == val_y.numpy()).mean()
     assert restored == pytest.approx(best["val_accuracy"], abs=1e-6)
 

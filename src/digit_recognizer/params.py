@@ -51,14 +51,14 @@ class FitConfig:
     schedule: Literal["onecycle", "exponential", "plateau", "constant"] = "onecycle"
     gamma: Annotated[Number, Field(gt=0, le=1)] = 0.95  # exponential: lr *= gamma after each epoch
     plateau_factor: Annotated[Number, Field(gt=0, lt=1)] = 0.5  # plateau: lr *= factor after ...
-    plateau_patience: Annotated[Int, Field(ge=0)] = 2  # ... this many epochs without a better inner-val loss
+    plateau_patience: Annotated[Int, Field(ge=0)] = 2  # ... this many epochs without a lower inner-val loss
     label_smoothing: Fraction = 0.0
     rotate: Annotated[Number, Field(ge=0, le=180)] = 0.0  # augmentation: max degrees either way
     zoom: Fraction = 0.0  # max relative scale change
     shift: Annotated[Number, Field(ge=0, le=0.5)] = 0.0  # max shift, as a fraction of the image side
     val_fraction: Fraction = 0.0  # share of the training rows held aside (stratified) as the inner validation split
-    patience: Annotated[Int, Field(ge=0)] = 0  # early stopping: epochs without a better inner-val accuracy; 0 = never
-    restore_best: StrictBool = False  # keep the epoch with the best inner-val accuracy instead of the last one
+    patience: Annotated[Int, Field(ge=0)] = 0  # early stopping: epochs without a lower inner-val loss; 0 = never
+    restore_best: StrictBool = False  # keep the epoch with the lowest inner-val loss instead of the last one
     cpu_bf16: StrictBool = False  # train and validate in bfloat16 autocast on the CPU too (CUDA always does)
 
     @property
