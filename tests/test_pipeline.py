@@ -26,7 +26,14 @@ TINY_MODELS = {
     "lenet": {"net": {"channels": [4, 8], "hidden": [32, 16]}, "epochs": 1, "lr": 0.003},
     "cnn3": {"net": {"channels": [4, 8, 8], "hidden": 16, "deskew": True}, "epochs": 1, "lr": 0.003},
     "mlp": {"net": {"hidden": [32, 32, 16, 16]}, "epochs": 1, "lr": 0.003},
-    "cnn": {"net": {"channels": [4, 8], "dense": 16, "dropout": 0.1}, "epochs": 1, "lr": 0.003},
+    "cnn": {
+        "net": {"channels": [4, 8], "dense": 16, "dropout": 0.1},
+        "epochs": 2,
+        "lr": 0.003,
+        "val_fraction": 0.2,
+        "patience": 1,
+        "restore_best": True,  # the inner validation split, end to end
+    },
 }
 
 
@@ -132,7 +139,7 @@ def test_sigterm_and_ctrl_c_end_a_stage_in_one_line_and_clean_up(project):
     params_path = project / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
-    params["models"]["cnn"]["epochs"] = 500  # long enough to be killed while training
+    params["models"]["cnn"].update(epochs=500, patience=0)  # long enough to be killed while training
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         # exit status 143 from run_stage; Ctrl-C during the imports ends as Python does, killed by SIGINT (-2)
@@ -187,8 +194,9 @@ def test_report_files_and_dvc_plots_page(project):
     assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
     models = yaml.safe_load((project / "params.yaml").read_text())["models"]
     splits = {name: 3 if models[name].get("val_fraction") else 2 for name in TINY_MODELS}  # + inner validation
-    assert splits["cnn"] == 3  # the default cnn early-stops on an inner validation split
-    assert len(curves) == 1 + sum(splits.values()) * 2  # (arch, fold, split), one epoch each
+    assert splits["cnn"] == 3  # the tiny cnn early-stops on an inner validation split
+    epochs = {name: models[name]["epochs"] for name in TINY_MODELS}
+    assert len(curves) == 1 + sum(splits[n] * epochs[n] for n in TINY_MODELS) * 2  # (arch, fold, split, epoch)
     assert {line.split(",")[2] for line in curves[1:]} == {"train", "val", "held_out"}
     confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
     train_rows = 5000 - sample_test_rows(project)
