@@ -6,7 +6,9 @@ the page or other clients; when the pool's queue is full the server answers 503 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 
@@ -29,7 +31,7 @@ class Limits:
 
     body_bytes: int = 2 << 20  # request body
     body_seconds: float = 10.0  # to receive the whole body
-    workers: int = 2  # requests decoded and predicted at once (one per core here)
+    workers: int = 2  # requests decoded and predicted at once (2: 28-31 req/s under load, 1: 16; BENCHMARKS.md)
     queued: int = 32  # requests waiting for a worker beyond those; more get 503
     connections: int = 64  # open connections (uvicorn's limit_concurrency); more get 503
     idle_seconds: float = 5.0  # a connection that sends nothing, before or between requests, is closed
@@ -94,7 +96,9 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
             swagger_favicon_url="/docs-static/favicon-32x32.png",
         )
 
-    workers = anyio.CapacityLimiter(limits.workers)
+    # Dedicated threads rather than anyio's shared pool: torch's OpenMP keeps a team of threads per calling
+    # thread, so calls from ever-changing threads leave idle teams spinning on the cores.
+    workers = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="predict")
     waiting = 0  # requests holding or waiting for a worker
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -131,7 +135,7 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
             raise HTTPException(503, f"{waiting} requests are being served; try again shortly", {"Retry-After": "1"})
         waiting += 1
         try:
-            return await anyio.to_thread.run_sync(_answer, predictor, content_type, body, limiter=workers)
+            return await asyncio.get_running_loop().run_in_executor(workers, _answer, predictor, content_type, body)
         finally:
             waiting -= 1
 
