@@ -42,7 +42,7 @@ MISTAKES = {
     "unknown recipe key": ("models.cnn.epoch", 3, "models.cnn.epoch: unknown key"),
     "optimizer typo": ("models.cnn.optimizer", "adm", "models.cnn.optimizer: 'adm': Input should be 'sgd'"),
     "val_fraction 1": ("models.cnn.val_fraction", 1.0, "models.cnn.val_fraction: 1.0: Input should be less than 1"),
-    "patience without a split": ("models.cnn.val_fraction", 0.0, "models.cnn: patience, restore_best"),
+    "patience without a split": ("models.cnn.patience", 3, "models.cnn: patience, restore_best"),
     "net not a mapping": ("models.cnn.net", [32, 64], "models.cnn.net: expected a mapping"),
     "missing models section": ("models.cnn3", DELETE, "architectures names cnn3, but models has no section"),
     "unknown architecture": ("architectures", ["cnn", "resnet"], "architectures.1: 'resnet': Input should be"),
