@@ -9,6 +9,8 @@ from pathlib import Path
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
 
+PROJECT_HELP = "the project folder (default: the one around the current folder, found as git finds its own)"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="digit-recognizer", description=__doc__)
@@ -22,12 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     predict = commands.add_parser("predict", help="read handwritten digits from image files (PNG, JPEG, ...)")
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--all", action="store_true", help="also show every architecture's reading")
-    predict.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
+    predict.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     serve = commands.add_parser("serve", help="a local web page to draw a digit and see what the models read")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
+    serve.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     compare = commands.add_parser(
         "compare",
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scores = commands.add_parser("scores", help="the last run's CV accuracy of each architecture and the ensemble")
     scores.add_argument("--markdown", action="store_true", help="a Markdown table (as in BENCHMARKS.md)")
-    scores.add_argument("--project", type=Path, help="the project folder (default: found from the current one)")
+    scores.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     args = parser.parse_args(argv)
     try:

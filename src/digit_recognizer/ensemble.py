@@ -27,11 +27,10 @@ from sklearn.linear_model import LogisticRegression
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
 from digit_recognizer.errors import UserError
+from digit_recognizer.params import ENSEMBLE_METHODS
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.submission import write_submission
 from digit_recognizer.training import accuracy, log_loss
-
-METHODS = ("mean", "weighted", "stacking")
 
 
 @dataclass
@@ -119,8 +118,8 @@ class Combiner:
     """
 
     def __init__(self, method: str, stacking_c: float = 1.0, architectures: list[str] | None = None):
-        if method not in METHODS:
-            raise UserError(f"ensemble.method {method!r} is not one of {', '.join(METHODS)}")
+        if method not in ENSEMBLE_METHODS:
+            raise UserError(f"ensemble.method {method!r} is not one of {', '.join(ENSEMBLE_METHODS)}")
         self.method, self.stacking_c = method, stacking_c
         self.architectures = architectures or []  # the order of the (A, ...) inputs
         self.weights: np.ndarray | None = None

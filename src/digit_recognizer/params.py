@@ -18,6 +18,7 @@ from pydantic import model_validator as model_check
 from digit_recognizer.errors import UserError
 
 ARCHITECTURE_NAMES = ("lstm", "lenet", "cnn3", "mlp", "cnn")  # models/__init__.py registers one class for each
+ENSEMBLE_METHODS = ("mean", "weighted", "stacking")  # ensemble.Combiner implements each
 
 
 def _number(value: Any) -> float:
@@ -120,7 +121,7 @@ class TrainParams(_Section):
 
 
 class EnsembleParams(_Section):
-    method: Literal["mean", "weighted", "stacking"]
+    method: Literal[ENSEMBLE_METHODS]  # type: ignore[valid-type]
     stacking_c: Annotated[Number, Field(gt=0)]
 
 
