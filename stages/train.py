@@ -7,7 +7,7 @@ import argparse
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import write_json
-from digit_recognizer.device import configure_threads, keep_freed_memory, select_device
+from digit_recognizer.device import configure_determinism, configure_threads, keep_freed_memory, select_device
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
@@ -25,6 +25,7 @@ def main() -> None:
     keep_freed_memory()
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
+    configure_determinism(shared["deterministic"], device)
     print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
     metrics, timing = train_fold(
         args.arch,

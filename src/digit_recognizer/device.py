@@ -1,4 +1,4 @@
-"""Pick the compute device (CUDA, then Apple MPS, then CPU); set up CPU threads and malloc for training."""
+"""Pick the compute device (CUDA, then Apple MPS, then CPU); set up threads, determinism and malloc for training."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import sys
 
 import torch
+
+from digit_recognizer.errors import UserError
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -20,12 +22,52 @@ def select_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+THREADS_VARIABLE = "DIGIT_RECOGNIZER_THREADS"
+
+
 def configure_threads(num_threads: int = 0) -> int:
-    """Use `num_threads` intra-op threads (0: one per available core); return the number used."""
+    """Use `num_threads` intra-op threads; return the number used.
+
+    0 means: the environment's DIGIT_RECOGNIZER_THREADS if set (how `dvc queue start --jobs N` shares the
+    cores among its jobs without changing any stage's params), else one per available core.
+    """
     if num_threads <= 0:
-        num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        num_threads = threads_from_environment() or available_cores()
     torch.set_num_threads(num_threads)
     return num_threads
+
+
+def threads_from_environment() -> int | None:
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{THREADS_VARIABLE}={value!r}: must be a whole number of threads, 1 or more")
+    return int(value)
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """Make training repeat bit for bit on `device` (deterministic=True), or let CUDA pick its fastest kernels.
+
+    On the CPU every op these models use is deterministic already (for a fixed thread count): nothing is
+    changed there. On CUDA this
+    turns off cuDNN's autotuner, asks cuDNN and cuBLAS for deterministic kernels (cuBLAS needs a fixed
+    workspace, CUBLAS_WORKSPACE_CONFIG, set before its first call) and makes PyTorch warn about any op that
+    has no deterministic kernel. None of the five networks' training ops is on PyTorch's list of those
+    (grid_sample's backward is, but augmentation and deskewing never differentiate through it).
+    deterministic=False on CUDA enables cuDNN's autotuner (`cudnn.benchmark`), the faster choice.
+    """
+    if device.type != "cuda":
+        return
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's malloc.h

@@ -117,7 +117,8 @@ class CvParams(_Section):
 class TrainParams(_Section):
     seed: Int
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")]
-    num_threads: Annotated[StrictInt, Field(ge=0)]  # 0: every available core
+    num_threads: Annotated[StrictInt, Field(ge=0)]  # 0: $DIGIT_RECOGNIZER_THREADS, else every available core
+    deterministic: StrictBool  # CUDA: deterministic kernels, no cuDNN autotuner (the CPU always is)
 
 
 class EnsembleParams(_Section):

@@ -11,6 +11,7 @@ import gc
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from digit_recognizer.errors import UserError
 
@@ -34,10 +35,21 @@ signal.signal(signal.SIGTERM, _raise_terminated)
 sys.excepthook = _one_line_for_interrupts  # an interrupt before run_stage (while importing) is one line too
 
 
+def peak_memory_mib() -> float:
+    """This process's peak resident memory so far (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, bytes on macOS
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a UserError becomes `error: ...` on stderr and exit status 1, no traceback."""
     try:
         main()
+        print(f"{Path(sys.argv[0]).stem}: peak memory {peak_memory_mib():,.0f} MiB", flush=True)
         # The interpreter's shutdown garbage-collects everything torch imported (~2,600 modules), about
         # 1 s per stage; frozen objects are skipped. Outputs are closed by now (atomic_dir).
         gc.freeze()

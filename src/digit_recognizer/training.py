@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from digit_recognizer.augment import random_affine
+from digit_recognizer.augment import affine_noise, random_affine
 from digit_recognizer.params import FitConfig
-from digit_recognizer.predict import autocast, normalize, predict_logits, to_model_input
+from digit_recognizer.predict import autocast, normalize, predict_logits, to_device, to_model_input
 
 
 @dataclass
@@ -82,8 +82,12 @@ def fit(
     if config.needs_validation and val is None:
         raise ValueError("patience, restore_best and the plateau schedule need a `val` split")
     model.to(device)
-    x, y = train_images.to(device), train_labels.to(device)
-    scored = {name: (s[0].to(device), s[1].to(device)) for name, s in (("val", val), ("held_out", monitor)) if s}
+    x, y = to_device(train_images, device), to_device(train_labels, device)
+    scored = {
+        name: (to_device(s[0], device), to_device(s[1], device))
+        for name, s in (("val", val), ("held_out", monitor))
+        if s
+    }
     batch_size = min(config.batch_size, len(x))
     steps = len(x) // batch_size  # the last partial batch is dropped; shuffling covers it in other epochs
     optimizer = make_optimizer(model, config, device)
@@ -96,7 +100,8 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
-        order = torch.randperm(len(x), generator=generator).to(device)
+        order = to_device(torch.randperm(len(x), generator=generator), device)
+        noise = affine_noise(batch_size, generator, device, steps=steps) if augment else None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(range(steps), desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
@@ -104,7 +109,7 @@ def fit(
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = to_model_input(x[idx]), y[idx]
             if augment:
-                xb = random_affine(xb, config.rotate, config.zoom, config.shift, generator)
+                xb = random_affine(xb, config.rotate, config.zoom, config.shift, noise=noise[step])
             with autocast(device, config.cpu_bf16):
                 logits = model(normalize(xb))
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
@@ -115,7 +120,7 @@ def fit(
                 scheduler.step()
             loss_sum += loss.detach()
             correct += (logits.argmax(1) == yb).sum()
-            if step % 20 == 19:
+            if step % 20 == 19 and device.type == "cpu":  # elsewhere .item() would wait for the device
                 bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}")
         train_time += time.perf_counter() - epoch_start
 
