@@ -1,4 +1,5 @@
-"""DVC stage `train@<arch>-<fold>`: train one architecture on one CV fold into data/train/<arch>-<fold>/."""
+"""DVC stages `train@<arch>-<fold>` (into data/train/<arch>-<fold>/) and, with --pseudo, its second round
+`train_pseudo@<arch>-<fold>` (into data/pseudo/<arch>-<fold>/, also learning fold <fold>'s pseudo-labels)."""
 
 from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
 
@@ -11,13 +12,16 @@ from digit_recognizer.device import configure_determinism, configure_threads, ke
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
+from digit_recognizer.pseudo_label import load_fold_pseudo_labels
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arch", required=True)
     parser.add_argument("--fold", type=int, required=True)
+    parser.add_argument("--pseudo", action="store_true", help="the second round, with data/pseudo/labels.npz")
     args = parser.parse_args()
+    name = args.arch + (paths.PSEUDO_SUFFIX if args.pseudo else "")
 
     params = load_params()
     shared = params["train"]
@@ -26,20 +30,25 @@ def main() -> None:
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
     configure_determinism(shared["deterministic"], device)
-    print(f"train {args.arch}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
+    pseudo = None
+    if args.pseudo:
+        picked = load_fold_pseudo_labels(args.fold)
+        pseudo = picked.index, picked.label
+    print(f"train {name}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
     metrics, timing = train_fold(
         args.arch,
         args.fold,
         net_kwargs=net_kwargs,
         config=config,
         data=load_prepared(paths.PREPARED),
-        out_dir=paths.train_run_dir(args.arch, args.fold),
+        out_dir=paths.train_run_dir(name, args.fold),
         seed=shared["seed"],
         device=device,
+        pseudo=pseudo,
     )
-    write_json(paths.timing_file(args.arch, args.fold), timing)
+    write_json(paths.timing_file(name, args.fold), timing)
     print(
-        f"train {args.arch}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}, "
+        f"train {name}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}, "
         f"{timing['train_seconds']:.0f} s, {timing['images_per_second']:,.0f} img/s",
         flush=True,
     )

@@ -100,7 +100,7 @@ def print_scores(project: Path | None, markdown: bool) -> None:
 
     root = project or paths.find_project_root()
     params = load_params(root / "params.yaml")
-    print(format_scores(score_rows(root, params["architectures"], params["cv"]["fold_ids"]), markdown))
+    print(format_scores(score_rows(root, paths.ensemble_members(params), params["cv"]["fold_ids"]), markdown))
 
 
 def serve_app(host: str, port: int, project: Path | None = None) -> None:

@@ -47,10 +47,13 @@ def train_fold(
     out_dir: str | Path,
     seed: int,
     device: torch.device,
+    pseudo: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train `arch` on every fold but `fold`, predict the held-out fold and the test set.
 
-    Returns (metrics, timing): metrics as written to metrics.json; timing (seconds, images/s, device) apart.
+    pseudo: (test rows, their labels) to train on as well: the second round (pseudo_label.py says which
+    labels are fold-clean). Returns (metrics, timing): metrics as written to metrics.json; timing (seconds,
+    images/s, device) apart.
     """
     if not 0 <= fold < data.n_folds:
         raise ValueError(f"fold {fold} is outside 0..{data.n_folds - 1}")
@@ -79,9 +82,14 @@ def train_fold(
             def rows(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
                 return torch.from_numpy(data.train_images[index]), torch.from_numpy(data.train_labels[index])
 
+            images, labels = rows(train_rows)
+            if pseudo is not None:
+                images = torch.cat([images, torch.from_numpy(data.test_images[pseudo[0]])])
+                labels = torch.cat([labels, torch.from_numpy(pseudo[1].astype(np.int64))])
             result = fit(
                 model,
-                *rows(train_rows),
+                images,
+                labels,
                 config,
                 generator,
                 device,
@@ -92,16 +100,17 @@ def train_fold(
             )
         oof = predict(model, data.train_images[held_out])
         test = predict(model, data.test_images)
-        labels = data.train_labels[held_out]
+        held_out_labels = data.train_labels[held_out]
         metrics = {
             "architecture": arch,
             "fold": fold,
-            "accuracy": accuracy(oof, labels),
-            "log_loss": log_loss(oof, labels),
+            "accuracy": accuracy(oof, held_out_labels),
+            "log_loss": log_loss(oof, held_out_labels),
             "epochs_run": len(result.history),
             "kept_epoch": result.kept_epoch,
             "train_rows": len(train_rows),
             "inner_val_rows": len(val_rows),
+            "pseudo_rows": 0 if pseudo is None else len(pseudo[0]),
             "parameters": count_parameters(model),
         }
         timing = {

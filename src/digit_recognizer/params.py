@@ -121,6 +121,12 @@ class TrainParams(_Section):
     deterministic: StrictBool  # CUDA: deterministic kernels, no cuDNN autotuner (the CPU always is)
 
 
+class PseudoLabelParams(_Section):
+    architectures: list[Literal[ARCHITECTURE_NAMES]]  # type: ignore[valid-type]  # second round; [] = off
+    teachers: Annotated[list[Literal[ARCHITECTURE_NAMES]], Field(min_length=1)]  # type: ignore[valid-type]
+    threshold: Annotated[Number, Field(gt=0, le=1)]  # the teachers' mean probability a test digit needs
+
+
 class EnsembleParams(_Section):
     method: Literal[ENSEMBLE_METHODS]  # type: ignore[valid-type]
     stacking_c: Annotated[Number, Field(gt=0)]
@@ -137,6 +143,7 @@ class Params(_Section):
     architectures: Annotated[list[Literal[ARCHITECTURE_NAMES]], Field(min_length=1)]  # type: ignore[valid-type]
     train: TrainParams
     models: dict[str, dict[str, Any]]
+    pseudo_label: PseudoLabelParams
     ensemble: EnsembleParams
     report: ReportParams
 
@@ -148,6 +155,10 @@ class Params(_Section):
         missing = [a for a in self.architectures if a not in self.models]
         if missing:
             raise ValueError(f"architectures names {', '.join(missing)}, but models has no section for it")
+        for key in ("architectures", "teachers"):
+            unknown = [a for a in getattr(self.pseudo_label, key) if a not in self.architectures]
+            if unknown:
+                raise ValueError(f"pseudo_label.{key} names {', '.join(unknown)}, which architectures does not list")
         return self
 
 

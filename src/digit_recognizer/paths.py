@@ -8,6 +8,10 @@ DATA = Path("data")
 RAW = DATA / "raw"
 PREPARED = DATA / "prepared"
 TRAIN = DATA / "train"
+PSEUDO = DATA / "pseudo"  # the second round: pseudo-labels and the models that learn from them
+PSEUDO_LABELS = PSEUDO / "labels.npz"
+PSEUDO_SUMMARY = PSEUDO / "labels.json"
+PSEUDO_SUFFIX = "+pseudo"  # "cnn+pseudo": cnn's second round, an ensemble member beside cnn
 TIMINGS = DATA / "timings"  # how long each fold took to train: a log, not a DVC output (it would change hashes)
 ENSEMBLE = DATA / "ensemble"
 COMBINER_JSON = "combiner.json"  # in ENSEMBLE: the fitted combiner and the fold models it combines
@@ -25,8 +29,20 @@ COMPETITION_FILES = (TRAIN_CSV, TEST_CSV, SAMPLE_SUBMISSION_CSV)
 
 
 def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
-    """Folder of one (architecture, fold) training run: weights, OOF/test probabilities, metrics, curves."""
+    """Folder of one (model, fold) training run: weights, OOF/test probabilities, metrics, curves.
+
+    model: an architecture (first round, under `root`) or "<architecture>+pseudo" (its second round, under
+    the `pseudo` folder beside `root`).
+    """
+    if model.endswith(PSEUDO_SUFFIX):
+        return root.parent / PSEUDO.name / f"{model.removesuffix(PSEUDO_SUFFIX)}-{fold}"
     return root / f"{model}-{fold}"
+
+
+def ensemble_members(params: dict) -> list[str]:
+    """What the ensemble combines: every architecture, then each second-round (pseudo-labelled) one."""
+    second_round = params.get("pseudo_label", {}).get("architectures", [])  # older revisions have no such key
+    return [*params["architectures"], *(a + PSEUDO_SUFFIX for a in second_round)]
 
 
 def timing_file(model: str, fold: int, root: Path = TIMINGS) -> Path:
