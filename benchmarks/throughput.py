@@ -7,7 +7,7 @@ optimizer, channels-last), so it does more work per image. After a warm-up pass 
 its kernels on first use), the two take turns for `--rounds` passes and each keeps its best: this
 machine's speed drifts by up to a third from minute to minute, and turns expose both to the same drift.
 
-    python benchmarks/throughput.py [--prepared data/prepared] [--images 8192] [--rounds 3]
+    python benchmarks/throughput.py [--prepared data/prepared] [--images 8192] [--rounds 3] [--device auto]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from digit_recognizer.device import configure_threads, keep_freed_memory
+from digit_recognizer.device import configure_determinism, configure_threads, keep_freed_memory, select_device
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig, load_params, recipe_from_params
 from digit_recognizer.predict import normalize, to_model_input
@@ -31,14 +31,14 @@ from digit_recognizer.training import OPTIMIZERS, fit, seed_everything
 
 
 def tutorial_loop(
-    arch: str, net: dict, config: FitConfig, images: np.ndarray, labels: np.ndarray
+    arch: str, net: dict, config: FitConfig, images: np.ndarray, labels: np.ndarray, device: torch.device
 ) -> Callable[[], float]:
     """One pass of the tutorial loop per call; returns its images/s."""
     torch.manual_seed(0)
-    model = build_model(arch, net)
+    model = build_model(arch, net).to(device)
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
-    x = normalize(to_model_input(torch.from_numpy(images)))
-    loader = DataLoader(TensorDataset(x, torch.from_numpy(labels)), batch_size=64, shuffle=True)
+    x = normalize(to_model_input(torch.from_numpy(images))).to(device)
+    loader = DataLoader(TensorDataset(x, torch.from_numpy(labels).to(device)), batch_size=64, shuffle=True)
     model.train()
 
     def one_pass() -> float:
@@ -48,13 +48,14 @@ def tutorial_loop(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        synchronize(device)
         return len(x) / (time.perf_counter() - start)
 
     return one_pass
 
 
 def project_trainer(
-    arch: str, net: dict, config: FitConfig, images: np.ndarray, labels: np.ndarray
+    arch: str, net: dict, config: FitConfig, images: np.ndarray, labels: np.ndarray, device: torch.device
 ) -> Callable[[], float]:
     """One epoch of the project's `fit` per call; returns its images/s."""
     generator = seed_everything(0)
@@ -62,7 +63,12 @@ def project_trainer(
     one_epoch = dataclasses.replace(config, epochs=1, patience=0, restore_best=False)
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
     val = (x[:256], y[:256])  # as in the pipeline, one scored split after the epoch
-    return lambda: fit(model, x, y, one_epoch, generator, torch.device("cpu"), monitor=val).images_per_second
+    return lambda: fit(model, x, y, one_epoch, generator, device, monitor=val).images_per_second
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -70,18 +76,21 @@ def main() -> None:
     parser.add_argument("--prepared", default="data/prepared")
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
     args = parser.parse_args()
     keep_freed_memory()  # as stages/train.py does; the tutorial loop's speed does not change with it
     threads = configure_threads(0)
+    device = select_device(args.device)
+    configure_determinism(True, device)
     data = load_prepared(args.prepared)
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     params = load_params()
-    print(f"{len(images)} images, {threads} threads, torch {torch.__version__}\n")
+    print(f"{len(images)} images, device {device}, {threads} CPU threads, torch {torch.__version__}\n")
     print("| architecture | tutorial loop (img/s) | this trainer (img/s) | speed-up |")
     print("| --- | ---: | ---: | ---: |")
     for arch in params["architectures"]:
         net, config = recipe_from_params(arch, params["models"][arch])
-        loops = [make(arch, net, config, images, labels) for make in (tutorial_loop, project_trainer)]
+        loops = [make(arch, net, config, images, labels, device) for make in (tutorial_loop, project_trainer)]
         for one_pass in loops:
             one_pass()  # warm-up
         rates = [[one_pass() for one_pass in loops] for _ in range(args.rounds)]

@@ -57,6 +57,18 @@ MISTAKES = {
     "negative threads": ("train.num_threads", -2, "train.num_threads: -2: Input should be greater than or equal"),
     "device typo": ("train.device", "gpu", "train.device: 'gpu': String should match pattern"),
     "unknown section": ("trian", {"seed": 0}, "trian: unknown key"),
+    "deterministic as text": (
+        "train.deterministic",
+        "yes",
+        "train.deterministic: 'yes': Input should be a valid boolean",
+    ),
+    "pseudo-label teacher not trained": ("architectures", ["cnn", "lenet"], "pseudo_label.teachers names cnn3, which"),
+    "pseudo-label threshold 0": (
+        "pseudo_label.threshold",
+        0,
+        "pseudo_label.threshold: 0: Input should be greater than 0",
+    ),
+    "no teachers": ("pseudo_label.teachers", [], "pseudo_label.teachers: []: List should have at least 1 item"),
 }
 
 
@@ -96,3 +108,10 @@ def test_a_stage_stops_before_any_work(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: params.yaml: models.cnn.lr: '1e-3' is not a number")
     assert not (tmp_path / "data").exists()
+
+
+def test_a_second_round_needs_its_architecture_trained_first():
+    params = edited("architectures", ["cnn", "cnn3"])
+    params["pseudo_label"]["architectures"] = ["cnn", "lstm"]
+    with pytest.raises(UserError, match=r"pseudo_label\.architectures names lstm, which architectures does not list"):
+        validate_params(params)

@@ -357,3 +357,89 @@ def test_dvc_plots_page_renders_with_no_network(project, tmp_path):
         check=True,
     )  # fmt: skip
     assert screenshot.stat().st_size > 50_000  # a page of charts and digits, not a blank one
+
+
+def test_pseudo_labelling_adds_second_round_members_without_retraining_the_first(project):
+    output = run("dvc", "exp", "run", "-n", "pseudo-cnn", "-S", "pseudo_label.architectures=[cnn]", cwd=project)
+    assert "Running stage 'train_pseudo@cnn-0'" in output and "Running stage 'train_pseudo@cnn-1'" in output
+    assert "Running stage 'train@" not in output and "Running stage 'pseudo_label'" not in output  # cached
+    metrics = json.loads((project / "data" / "metrics.json").read_text())
+    assert set(metrics) == {"ensemble", *TINY_MODELS, "cnn+pseudo"}
+    summary = json.loads((project / "data" / "pseudo" / "labels.json").read_text())
+    for fold in (0, 1):
+        run_metrics = json.loads((project / "data" / "pseudo" / f"cnn-{fold}" / "metrics.json").read_text())
+        assert run_metrics["pseudo_rows"] == summary["folds"][str(fold)]["rows"]
+    combiner = json.loads((project / "data" / "ensemble" / "combiner.json").read_text())
+    assert combiner["architectures"][-1] == "cnn+pseudo"
+    assert combiner["models"]["cnn+pseudo"] == ["data/pseudo/cnn-0/model.pt", "data/pseudo/cnn-1/model.pt"]
+    rows = parse_comparison(run("digit-recognizer", "compare", "HEAD", "pseudo-cnn", cwd=project))
+    assert rows["cnn"]["verdict"] == "identical" and "cnn+pseudo" not in rows  # HEAD has no second round
+
+
+def queue_tasks(project: Path) -> dict[str, str]:
+    """`dvc queue status` as {experiment name: status}."""
+    tasks = {}
+    for line in run("dvc", "queue", "status", cwd=project).splitlines()[1:]:
+        cells = line.split()
+        if len(cells) >= 4 and cells[-1] in ("Queued", "Running", "Success", "Failed"):
+            tasks[cells[1]] = cells[-1]
+    return tasks
+
+
+def test_queued_experiments_run_in_parallel_sharing_the_cores(project):
+    import time
+
+    for name, lr in (("queued-a", "0.002"), ("queued-b", "0.004")):
+        run("dvc", "exp", "run", "--queue", "-n", name, "-S", f"models.mlp.lr={lr}", "-S", "train.num_threads=0",
+            cwd=project)  # fmt: skip
+    env = {**os.environ, "DIGIT_RECOGNIZER_THREADS": "1"}  # two jobs, one thread each
+    subprocess.run(["dvc", "queue", "start", "--jobs", "2"], cwd=project, env=env, check=True, capture_output=True)
+    deadline = time.monotonic() + 900
+    while any(status in ("Queued", "Running") for status in queue_tasks(project).values()):
+        assert time.monotonic() < deadline, run("dvc", "queue", "status", cwd=project)
+        time.sleep(3)
+    tasks = queue_tasks(project)
+    assert tasks.get("queued-a") == tasks.get("queued-b") == "Success", run("dvc", "queue", "status", cwd=project)
+    log = run("dvc", "queue", "logs", "queued-a", cwd=project)
+    assert "device cpu, 1 CPU threads" in log  # the queue passed the environment to every stage
+    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=project))
+    experiments = {
+        exp["name"]: exp["revs"][0]["data"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        if exp.get("name") in ("queued-a", "queued-b")
+    }
+    assert set(experiments) == {"queued-a", "queued-b"}
+    accuracies = set()
+    for name, lr in (("queued-a", 0.002), ("queued-b", 0.004)):
+        data = experiments[name]
+        assert data["params"]["params.yaml"]["data"]["models"]["mlp"]["lr"] == lr
+        metrics = data["metrics"]["data/metrics.json"]["data"]
+        assert 0.1 < metrics["ensemble"]["cv_accuracy"] <= 1
+        accuracies.add(metrics["mlp"]["cv_accuracy"])
+    assert len(accuracies) == 2  # two experiments, two results
+
+
+def test_a_teammate_reproduces_from_the_run_cache_with_no_training(project, tmp_path):
+    """Clone A pushes its run-cache; clone B, at the commit before any results, gets them all with no training."""
+    remote = tmp_path / "remote"
+    run("dvc", "remote", "add", "--local", "-d", "team", str(remote), cwd=project)  # not in the shared config
+    try:
+        run("dvc", "push", "--run-cache", cwd=project)
+    finally:
+        run("dvc", "remote", "remove", "--local", "team", cwd=project)
+    teammate = tmp_path / "teammate"
+    run("git", "clone", "-q", str(project), str(teammate), cwd=tmp_path)
+    first_commit = run("git", "rev-list", "--max-parents=0", "HEAD", cwd=teammate).strip()
+    run("git", "checkout", "-q", first_commit, cwd=teammate)  # the code and params, no dvc.lock
+    assert not (teammate / "dvc.lock").exists()
+    run("dvc", "remote", "add", "--local", "-d", "team", str(remote), cwd=teammate)
+    output = run("dvc", "repro", "--pull", cwd=teammate)
+    assert "Running stage" not in output, output  # every stage came from the run-cache
+    assert "is cached - skipping run" in output
+    committed_lock = yaml.safe_load(run("git", "show", "HEAD:dvc.lock", cwd=project))
+    (submission,) = [o for o in committed_lock["stages"]["ensemble"]["outs"] if o["path"].endswith(".csv")]
+    import hashlib
+
+    assert hashlib.md5((teammate / submission["path"]).read_bytes()).hexdigest() == submission["md5"]
+    assert "team" not in (teammate / ".dvc" / "config").read_text()  # the remote lives in config.local

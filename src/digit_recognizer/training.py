@@ -122,13 +122,14 @@ def fit(
             correct += (logits.argmax(1) == yb).sum()
             if step % 20 == 19 and device.type == "cpu":  # elsewhere .item() would wait for the device
                 bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}")
+        epoch_loss, epoch_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's real end
         train_time += time.perf_counter() - epoch_start
 
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": loss_sum.item() / max(steps, 1),
-            "train_accuracy": correct.item() / max(steps * batch_size, 1),
+            "train_loss": epoch_loss / max(steps, 1),
+            "train_accuracy": epoch_correct / max(steps * batch_size, 1),
         }
         for name, (images, labels) in scored.items():
             logits = predict_logits(model, images, cpu_bf16=config.cpu_bf16)
