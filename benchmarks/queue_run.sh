@@ -12,24 +12,24 @@ echo "before: $(python "$repo/benchmarks/machine_speed.py")"
 
 pair() {  # name, jobs, DIGIT_RECOGNIZER_THREADS (empty: unset), lr a, lr b
   local name=$1 jobs=$2 threads=$3
-  dvc exp run --queue -q -n "$name-a" -S "models.mlp.lr=$4"
-  dvc exp run --queue -q -n "$name-b" -S "models.mlp.lr=$5"
+  dvc exp run --queue -q -n "$name-$4" -S "models.mlp.lr=$4"
+  dvc exp run --queue -q -n "$name-$5" -S "models.mlp.lr=$5"
   local start=$(date +%s)
   if [ -n "$threads" ]; then
     DIGIT_RECOGNIZER_THREADS=$threads dvc queue start -q --jobs "$jobs"
   else
     env -u DIGIT_RECOGNIZER_THREADS dvc queue start -q --jobs "$jobs"
   fi
-  while dvc queue status | grep -qE " (Queued|Running)$"; do sleep 2; done
+  while dvc queue status | grep -E " (Queued|Running)$" >/dev/null; do sleep 2; done  # no -q: with pipefail, an early exit fails the pipe
   local seconds=$(($(date +%s) - start))
   dvc queue status | grep -E "^[0-9a-f]+ +$name-" || true
   echo "$name: --jobs $jobs, DIGIT_RECOGNIZER_THREADS=${threads:-unset}: both done in ${seconds} s"
   sleep 15  # an idle worker exits within 10 s; the next pair then starts its own number of them
 }
 
-pair one-after-the-other 1 "" 0.04 0.06
-pair side-by-side 2 1 0.045 0.055
+pair one-after-the-other 1 "" 0.041 0.059
+pair side-by-side 2 1 0.046 0.054
 if [ "${2:-}" = oversubscribed ]; then
-  pair oversubscribed 2 "" 0.042 0.058
+  pair oversubscribed 2 "" 0.043 0.057
 fi
 echo "after: $(python "$repo/benchmarks/machine_speed.py")"
