@@ -9,12 +9,13 @@ timing means little without this figure from the same run.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import subprocess
 import time
 
 import torch
+
+from digit_recognizer.device import available_cores
 
 
 def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
@@ -40,7 +41,7 @@ def cpu_model() -> str:
 
 def describe() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     return (
         f"{datetime.date.today()} commit {commit or '?'}, {cpu_model()}, {cores} cores, torch {torch.__version__}: "
         f"matmul 2048 float32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "

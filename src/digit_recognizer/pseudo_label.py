@@ -12,8 +12,6 @@ labels.npz holds, for each fold k: fold<k>_index (test rows), fold<k>_label, fol
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,6 @@ import numpy as np
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_path, write_json
-from digit_recognizer.ensemble import read_local
 
 
 @dataclass
@@ -31,13 +28,11 @@ class FoldPseudoLabels:
     confidence: np.ndarray  # the teachers' mean probability of that label
 
 
-def teachers_test_probabilities(
-    teachers: list[str], fold: int, train_dir: Path = paths.TRAIN, read: Callable[[Path], bytes] = read_local
-) -> np.ndarray:
+def teachers_test_probabilities(teachers: list[str], fold: int, train_dir: Path = paths.TRAIN) -> np.ndarray:
     """(M, 10): the mean test probabilities of the teachers' first-round models for `fold` (and no other)."""
     probabilities = []
     for teacher in teachers:
-        with np.load(io.BytesIO(read(paths.train_run_dir(teacher, fold, train_dir) / "predictions.npz"))) as saved:
+        with np.load(paths.train_run_dir(teacher, fold, train_dir) / "predictions.npz") as saved:
             probabilities.append(saved["test"].astype(np.float64))
     return np.mean(probabilities, axis=0)
 
