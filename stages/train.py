@@ -45,6 +45,7 @@ def main() -> None:
         seed=shared["seed"],
         device=device,
         pseudo=pseudo,
+        held_out_curve_every=shared["held_out_curve_every"],
     )
     write_json(paths.timing_file(name, args.fold), timing)
     print(

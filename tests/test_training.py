@@ -128,6 +128,30 @@ def test_held_out_labels_never_reach_the_model(recipe, sample_prepared, tmp_path
     assert true_metrics["accuracy"] > shuffled_metrics["accuracy"] + 0.3  # the labels did differ
 
 
+def test_held_out_curve_is_scored_every_nth_epoch_and_changes_nothing(sample_prepared):
+    """monitor_every only thins the learning curve: the same weights, the same scores where it scores."""
+    data = sample_prepared
+    train_x, train_y = tensors(data, np.flatnonzero(data.folds >= 3)[:512])
+    held_out = tensors(data, np.flatnonzero(data.folds == 0))
+    config = FitConfig(epochs=5, batch_size=64, lr=3e-3, rotate=10, cpu_bf16=True)
+    models, histories = {}, {}
+    for every in (1, 2, 0):
+        generator = seed_everything(0)
+        models[every] = build_model("lenet", TINY_NETS["lenet"])
+        result = fit(
+            models[every], train_x, train_y, config, generator, torch.device("cpu"), monitor=held_out,
+            monitor_every=every,
+        )  # fmt: skip
+        histories[every] = result.history
+    scored = {every: [r["epoch"] for r in h if "held_out_accuracy" in r] for every, h in histories.items()}
+    assert scored == {1: [1, 2, 3, 4, 5], 2: [2, 4, 5], 0: []}
+    for epoch in scored[2]:
+        assert histories[2][epoch - 1] == histories[1][epoch - 1]
+    weights = {every: model.state_dict() for every, model in models.items()}
+    for every in (2, 0):
+        assert all(torch.equal(weights[1][key], weights[every][key]) for key in weights[1])
+
+
 def test_early_stopping_restores_the_best_epoch(sample_prepared):
     data = sample_prepared
     train_x, train_y = tensors(data, np.flatnonzero(data.folds == 4)[:400])
@@ -137,7 +161,11 @@ def test_early_stopping_restores_the_best_epoch(sample_prepared):
         epochs=12, batch_size=32, optimizer="sgd", lr=0.5, schedule="constant", patience=2, restore_best=True
     )
     model = build_model("mlp", TINY_NETS["mlp"])
-    result = fit(model, train_x, train_y, config, seed_everything(0), torch.device("cpu"), val=(val_x, val_y))
+    result = fit(
+        model, train_x, train_y, config, seed_everything(0), torch.device("cpu"), val=(val_x, val_y),
+        monitor=(val_x, val_y), monitor_every=100,
+    )  # fmt: skip
+    assert "held_out_accuracy" in result.history[-1]  # the curve ends where training stopped early
     best = min(result.history, key=lambda r: r["val_loss"])
     assert result.kept_epoch == best["epoch"] < len(result.history)
     assert len(result.history) - result.kept_epoch == 2  # stopped after `patience` epochs without a lower loss

@@ -48,12 +48,14 @@ def train_fold(
     seed: int,
     device: torch.device,
     pseudo: tuple[np.ndarray, np.ndarray] | None = None,
+    held_out_curve_every: int = 1,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train `arch` on every fold but `fold`, predict the held-out fold and the test set.
 
     pseudo: (test rows, their labels) to train on as well: the second round (pseudo_label.py says which
-    labels are fold-clean). Returns (metrics, timing): metrics as written to metrics.json; timing (seconds,
-    images/s, device) apart.
+    labels are fold-clean). held_out_curve_every: score the held-out fold for the learning curves after
+    every Nth epoch and the last (0: never); nothing reads those scores. Returns (metrics, timing): metrics
+    as written to metrics.json; timing (seconds, images/s, device) apart.
     """
     if not 0 <= fold < data.n_folds:
         raise ValueError(f"fold {fold} is outside 0..{data.n_folds - 1}")
@@ -95,6 +97,7 @@ def train_fold(
                 device,
                 val=rows(val_rows) if len(val_rows) else None,
                 monitor=rows(held_out),
+                monitor_every=held_out_curve_every,
                 log=log_epoch,
                 desc=f"{arch}-{fold}",
             )

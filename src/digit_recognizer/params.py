@@ -119,6 +119,7 @@ class TrainParams(_Section):
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")]
     num_threads: Annotated[StrictInt, Field(ge=0)]  # 0: $DIGIT_RECOGNIZER_THREADS, else every available core
     deterministic: StrictBool  # CUDA: deterministic kernels, no cuDNN autotuner (the CPU always is)
+    held_out_curve_every: Annotated[StrictInt, Field(ge=0)]  # score the held-out fold for the curves; 0 = never
 
 
 class PseudoLabelParams(_Section):
