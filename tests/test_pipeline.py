@@ -192,12 +192,20 @@ def test_report_files_and_dvc_plots_page(project):
     report = project / "data" / "report"
     curves = (report / "learning_curves.csv").read_text().splitlines()
     assert curves[0] == "architecture,fold,split,epoch,loss,accuracy"
-    models = yaml.safe_load((project / "params.yaml").read_text())["models"]
-    splits = {name: 3 if models[name].get("val_fraction") else 2 for name in TINY_MODELS}  # + inner validation
-    assert splits["cnn"] == 3  # the tiny cnn early-stops on an inner validation split
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    models, every = params["models"], params["train"]["held_out_curve_every"]
+    assert models["cnn"]["val_fraction"]  # the tiny cnn early-stops on an inner validation split
     epochs = {name: models[name]["epochs"] for name in TINY_MODELS}
-    assert len(curves) == 1 + sum(splits[n] * epochs[n] for n in TINY_MODELS) * 2  # (arch, fold, split, epoch)
-    assert {line.split(",")[2] for line in curves[1:]} == {"train", "val", "held_out"}
+    held_out = {name: [e for e in range(1, n + 1) if e % every == 0 or e == n] for name, n in epochs.items()}
+    points = {
+        name: epochs[name] * (2 if models[name].get("val_fraction") else 1) + len(held_out[name]) for name in epochs
+    }
+    assert len(curves) == 1 + sum(points.values()) * 2  # one row per (arch, fold, split, epoch), 2 folds
+    rows = [line.split(",") for line in curves[1:]]
+    assert {row[2] for row in rows} == {"train", "val", "held_out"}
+    # every fifth epoch and the last: cnn's held-out fold is scored after its epoch 2 only, its training every epoch
+    assert {int(row[3]) for row in rows if row[0] == "cnn" and row[2] == "held_out"} == {2}
+    assert {int(row[3]) for row in rows if row[0] == "cnn" and row[2] == "train"} == {1, 2}
     confusion = np.loadtxt(report / "confusion.csv", delimiter=",", skiprows=1, dtype=int)
     train_rows = 5000 - sample_test_rows(project)
     assert confusion.shape == (train_rows, 2)
