@@ -52,8 +52,7 @@ def make_pseudo_labels(
 def save_pseudo_labels(per_fold: list[FoldPseudoLabels], path: Path = paths.PSEUDO_LABELS) -> None:
     arrays = {}
     for fold, picked in enumerate(per_fold):
-        arrays |= {f"fold{fold}_index": picked.index, f"fold{fold}_label": picked.label}
-        arrays[f"fold{fold}_confidence"] = picked.confidence
+        arrays |= {f"fold{fold}_{key}": value for key, value in vars(picked).items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 

@@ -77,8 +77,8 @@ def fit(
 
     val: the inner validation split, read by early stopping, best-epoch restore and the plateau schedule.
     monitor: scored for the learning curves only (the held-out CV fold); nothing reads it. It is scored after
-    every `monitor_every`-th epoch and after the last one run (0: never), as scoring costs about a tenth
-    of a convnet's epoch.
+    every `monitor_every`-th epoch and after the last one run (0: never), as scoring costs 6-8% of an
+    epoch (BENCHMARKS.md).
     With config.cpu_bf16 the CPU trains and validates in bfloat16 autocast (about 2x faster convolutions
     where the CPU has AVX512-BF16 or AMX); the predictions written afterwards stay float32.
     """
@@ -86,11 +86,8 @@ def fit(
         raise ValueError("patience, restore_best and the plateau schedule need a `val` split")
     model.to(device)
     x, y = to_device(train_images, device), to_device(train_labels, device)
-    val = None if val is None else (to_device(val[0], device), to_device(val[1], device))
-    if monitor_every and monitor is not None:
-        monitor = (to_device(monitor[0], device), to_device(monitor[1], device))
-    else:
-        monitor = None
+    val = _split_to(val, device)
+    monitor = _split_to(monitor, device) if monitor_every else None
     batch_size = min(config.batch_size, len(x))
     steps = len(x) // batch_size  # the last partial batch is dropped; shuffling covers it in other epochs
     optimizer = make_optimizer(model, config, device)
@@ -196,6 +193,10 @@ def _make_schedule(optimizer: torch.optim.Optimizer, config: FitConfig, steps_pe
             optimizer, factor=config.plateau_factor, patience=config.plateau_patience
         )
     return None
+
+
+def _split_to(split: Split | None, device: torch.device) -> Split | None:
+    return None if split is None else (to_device(split[0], device), to_device(split[1], device))
 
 
 def _score(name: str, model: nn.Module, split: Split, cpu_bf16: bool) -> dict[str, float]:
