@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from digit_recognizer.augment import affine_grid, random_affine
+from digit_recognizer.augment import ELASTIC_POINTS, affine_grid, affine_noise, elastic_displacement, random_affine
 from digit_recognizer.errors import UserError
 from digit_recognizer.fold_run import load_fold_model, train_fold
 from digit_recognizer.models import ARCHITECTURES, build_model
@@ -208,6 +208,25 @@ def test_augmentation_moves_ink_but_keeps_the_digit(sample_prepared):
     assert 0.7 < ink_ratio.median() < 1.3  # zoom changes the ink a little, shifting keeps the digit in frame
     unchanged = random_affine(images, 0, 0, 0, generator)
     assert torch.equal(unchanged, images)
+
+
+def test_elastic_distortion_bends_strokes_smoothly_by_at_most_its_pixels(sample_prepared):
+    images = torch.from_numpy(sample_prepared.train_images[:256]).unsqueeze(1).float() / 255
+    warped = random_affine(images, 0, 0, 0, torch.Generator().manual_seed(0), elastic=2)
+    assert not torch.allclose(warped, images)
+    assert torch.equal(warped, random_affine(images, 0, 0, 0, torch.Generator().manual_seed(0), elastic=2))
+    ink_ratio = warped.sum((1, 2, 3)) / images.sum((1, 2, 3))
+    assert 0.9 < ink_ratio.median() < 1.1  # bent, not shrunk or cropped
+
+    u = torch.rand(64, 2 * ELASTIC_POINTS**2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    pixels = elastic_displacement(u, 2.0, 28, 28) * 14  # normalised grid units -> pixels (28 px span 2 units)
+    assert pixels.shape == (64, 28, 28, 2)
+    assert 1.0 < pixels.abs().amax() <= 2.0 * 1.4  # bicubic overshoots its control points by up to a third
+    steps = (pixels[:, 1:] - pixels[:, :-1]).abs()
+    assert steps.amax() < 1.0  # smooth: neighbours move nearly together (noise per pixel: up to 4 px apart)
+    # without elastic the noise is the affine's 4 numbers a row, so the other recipes draw what they drew before
+    assert affine_noise(3, torch.Generator(), torch.device("cpu")).shape == (3, 4)
+    assert affine_noise(3, torch.Generator(), torch.device("cpu"), steps=2, elastic=1).shape == (2, 3, 54)
 
 
 def test_affine_grid_matches_torchs():

@@ -57,6 +57,7 @@ class FitConfig:
     rotate: Annotated[Number, Field(ge=0, le=180)] = 0.0  # augmentation: max degrees either way
     zoom: Fraction = 0.0  # max relative scale change
     shift: Annotated[Number, Field(ge=0, le=0.5)] = 0.0  # max shift, as a fraction of the image side
+    elastic: Annotated[Number, Field(ge=0, le=5)] = 0.0  # elastic distortion: max pixels a control point moves
     val_fraction: Fraction = 0.0  # share of the training rows held aside (stratified) as the inner validation split
     patience: Annotated[Int, Field(ge=0)] = 0  # early stopping: epochs without a lower inner-val loss; 0 = never
     restore_best: StrictBool = False  # keep the epoch with the lowest inner-val loss instead of the last one

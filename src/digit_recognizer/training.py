@@ -92,7 +92,7 @@ def fit(
     steps = len(x) // batch_size  # the last partial batch is dropped; shuffling covers it in other epochs
     optimizer = make_optimizer(model, config, device)
     scheduler = _make_schedule(optimizer, config, steps)
-    augment = config.rotate or config.zoom or config.shift
+    augment = config.rotate or config.zoom or config.shift or config.elastic
 
     result, best_state, best_loss, best_epoch, stale = FitResult(), None, float("inf"), 0, 0
     start = time.perf_counter()
@@ -101,7 +101,7 @@ def fit(
         model.train()
         epoch_start = time.perf_counter()
         order = to_device(torch.randperm(len(x), generator=generator), device)
-        noise = affine_noise(batch_size, generator, device, steps=steps) if augment else None
+        noise = affine_noise(batch_size, generator, device, steps=steps, elastic=config.elastic) if augment else None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(range(steps), desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
@@ -109,7 +109,9 @@ def fit(
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = to_model_input(x[idx]), y[idx]
             if augment:
-                xb = random_affine(xb, config.rotate, config.zoom, config.shift, noise=noise[step])
+                xb = random_affine(
+                    xb, config.rotate, config.zoom, config.shift, noise=noise[step], elastic=config.elastic
+                )
             with autocast(device, config.cpu_bf16):
                 logits = model(normalize(xb))
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
