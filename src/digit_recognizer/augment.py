@@ -27,7 +27,7 @@ def random_affine(
     shift: max translation as a fraction of the image side; elastic: max pixels that each control point of a
     smooth random displacement field moves (Simard et al. 2003's elastic distortion, with the field drawn on a
     5x5 grid and interpolated bicubically instead of Gaussian-smoothed per pixel). The randomness is `noise`,
-    (N, affine_noise_width(elastic)) uniform in [0, 1) on the images' device (see `affine_noise`), or else
+    uniform in [0, 1) on the images' device, as `affine_noise(n, ..., elastic=elastic)` draws it, or else
     drawn here from `generator`.
     """
     n = images.shape[0]
