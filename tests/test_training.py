@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from digit_recognizer.augment import ELASTIC_POINTS, affine_grid, affine_noise, elastic_displacement, random_affine
 from digit_recognizer.errors import UserError
@@ -171,6 +172,35 @@ def test_early_stopping_restores_the_best_epoch(sample_prepared):
     assert len(result.history) - result.kept_epoch == 2  # stopped after `patience` epochs without a lower loss
     restored = (predict(model, val_x.numpy()).argmax(1) == val_y.numpy()).mean()
     assert restored == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+def test_weight_averaging_keeps_the_mean_of_the_last_epochs_steps(sample_prepared):
+    """With `average_epochs`, training is unchanged and the model left is the mean of the weights after each
+    step of the last epochs."""
+    data = sample_prepared
+    train_x, train_y = tensors(data, np.flatnonzero(data.folds == 4)[:320])  # 5 steps an epoch
+    models, steps = {}, []
+
+    def record(optimizer, args, kwargs):
+        model = models["off"]
+        steps.append([t.detach().clone() for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()])
+
+    for name, average_epochs in (("off", 0), ("on", 2)):
+        config = FitConfig(epochs=3, batch_size=64, lr=3e-3, rotate=10, average_epochs=average_epochs)
+        generator = seed_everything(0)
+        models[name] = build_model("cnn", TINY_NETS["cnn"])  # BatchNorm: its statistics are averaged too
+        hook = register_optimizer_step_post_hook(record) if name == "off" else None
+        fit(models[name], train_x, train_y, config, generator, torch.device("cpu"))
+        if hook:
+            hook.remove()
+    assert len(steps) == 15
+    averaged = steps[5:]  # epochs 2 and 3
+    expected = [torch.stack(tensors).mean(0) for tensors in zip(*averaged, strict=True)]
+    on = models["on"]
+    kept = [t for t in (*on.parameters(), *on.buffers()) if t.is_floating_point()]
+    for got, want in zip(kept, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(got, last) for got, last in zip(kept, steps[-1], strict=True))
 
 
 @pytest.mark.parametrize("schedule", ["exponential", "plateau", "constant", "onecycle"])

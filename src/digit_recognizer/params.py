@@ -58,6 +58,9 @@ class FitConfig:
     zoom: Fraction = 0.0  # max relative scale change
     shift: Annotated[Number, Field(ge=0, le=0.5)] = 0.0  # max shift, as a fraction of the image side
     elastic: Annotated[Number, Field(ge=0, le=5)] = 0.0  # elastic distortion: max pixels a control point moves
+    # weight averaging (SWA): the model kept is the mean of the weights and BatchNorm statistics after every step
+    # of the last this-many epochs; 0 = off, the last step's weights
+    average_epochs: Annotated[Int, Field(ge=0)] = 0
     val_fraction: Fraction = 0.0  # share of the training rows held aside (stratified) as the inner validation split
     patience: Annotated[Int, Field(ge=0)] = 0  # early stopping: epochs without a lower inner-val loss; 0 = never
     restore_best: StrictBool = False  # keep the epoch with the lowest inner-val loss instead of the last one
