@@ -2,9 +2,10 @@
 
 Batches are sliced from the whole fold held as uint8 on the device, converted to float on the fly and
 augmented as a batch. The model that comes out is the last epoch's (or, with `average_epochs`, the mean of
-the weights after every step of the last epochs), unless the recipe asks for early stopping, best-epoch restore or the plateau
-schedule: those watch an inner validation split carved from the training rows (`val_fraction`). The held-out CV fold may be passed as `monitor` to draw learning
-curves; no decision reads it.
+the weights after every step of the last epochs), unless the recipe asks for early stopping, best-epoch
+restore or the plateau schedule: those watch an inner validation split carved from the training rows
+(`val_fraction`). The held-out CV fold may be passed as `monitor` to draw learning curves; no decision
+reads it.
 """
 
 from __future__ import annotations
