@@ -108,6 +108,7 @@ def fit(
         epoch_start = time.perf_counter()
         order = to_device(torch.randperm(len(x), generator=generator), device)
         noise = affine_noise(batch_size, generator, device, steps=steps, elastic=config.elastic) if augment else None
+        averaging = average is not None and epoch >= average_from
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(range(steps), desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
@@ -124,7 +125,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if average is not None and epoch >= average_from:
+            if averaging:
                 average.update_parameters(model)
             if config.schedule == "onecycle":
                 scheduler.step()
@@ -135,7 +136,7 @@ def fit(
         epoch_loss, epoch_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's real end
         train_time += time.perf_counter() - epoch_start
 
-        kept = average.module if average is not None and epoch >= average_from else model  # scored, restored, left
+        kept = average.module if averaging else model  # what is scored, restored and left in `model`
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
