@@ -5,6 +5,9 @@ Methods (params.yaml `ensemble.method`):
     weighted  each architecture calibrated by one temperature, then a weighted average with weights on the
               simplex minimising OOF log-loss (a weak model may get 0). Calibrating first matters: a model
               trained with label smoothing is under-confident, and log-loss would otherwise undervalue it.
+    loglinear a logarithmic opinion pool: softmax of sum_a w_a * log p_a, with weights w_a >= 0 minimising OOF
+              log-loss (their sum is also the pool's temperature). A digit that any strong model finds
+              unlikely stays unlikely, where an average would let another model's confidence outvote it.
     stacking  multinomial logistic regression on the architectures' OOF log-probabilities
 
 Whatever is fitted (weights, meta-model) is scored out of sample: for each CV fold it is fitted on the
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
@@ -88,6 +91,31 @@ def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
     return np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
 
 
+def log_linear_pool(weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """softmax(sum_a weights[a] * log probabilities[a]): (A,) weights, (A, N, 10) -> (N, 10) probabilities."""
+    return softmax(np.tensordot(weights, _log_probabilities(probabilities), axes=1), axis=-1)
+
+
+def fit_log_linear_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Weights (A,) >= 0 minimising the log-loss of `log_linear_pool(weights, oofs)`; oofs is (A, N, 10)."""
+    log_probs = _log_probabilities(oofs)
+    true_class = np.eye(oofs.shape[-1])[labels]  # (N, 10) one-hot
+
+    def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        pooled = log_softmax(np.tensordot(w, log_probs, axes=1), axis=-1)  # (N, 10)
+        loss = -(pooled * true_class).sum(1).mean()
+        # d loss / d w_a = -mean over rows of sum_k (onehot - p)_k * log_probs[a]_k
+        grad = -np.einsum("nk,ank->a", true_class - np.exp(pooled), log_probs) / len(labels)
+        return float(loss), grad
+
+    n_models = len(oofs)
+    bounds = [(0, None)] * n_models
+    result = minimize(loss_and_grad, np.full(n_models, 1 / n_models), jac=True, method="L-BFGS-B", bounds=bounds)
+    weights = np.clip(result.x, 0, None)
+    weights[weights < 1e-4] = 0  # as in fit_weights: a weight this small changes no prediction
+    return weights
+
+
 def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Simplex weights (A,) minimising the log-loss of sum_a w_a * oofs[a]; oofs is (A, N, 10)."""
     n_models = len(oofs)
@@ -133,6 +161,8 @@ class Combiner:
         elif self.method == "weighted":
             self.temperatures = np.array([fit_temperature(oof, labels) for oof in oofs])
             self.weights = fit_weights(self._calibrate(oofs), labels)
+        elif self.method == "loglinear":
+            self.weights = fit_log_linear_weights(oofs, labels)
         else:
             meta = LogisticRegression(C=self.stacking_c, max_iter=1000).fit(_stack_features(oofs), labels)
             if list(meta.classes_) != list(range(10)):
@@ -144,6 +174,8 @@ class Combiner:
         if self.meta_coef is not None:  # what LogisticRegression.predict_proba computes for a multinomial model
             scores = _stack_features(probabilities) @ self.meta_coef.T + self.meta_intercept
             return softmax(scores, axis=1).astype(np.float32)
+        if self.method == "loglinear":
+            return log_linear_pool(self.weights, probabilities).astype(np.float32)
         return np.tensordot(self.weights, self._calibrate(probabilities), axes=1).astype(np.float32)
 
     def to_json(self) -> dict:

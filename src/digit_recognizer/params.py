@@ -18,7 +18,7 @@ from pydantic import model_validator as model_check
 from digit_recognizer.errors import UserError
 
 ARCHITECTURE_NAMES = ("lstm", "lenet", "cnn3", "mlp", "cnn")  # models/__init__.py registers one class for each
-ENSEMBLE_METHODS = ("mean", "weighted", "stacking")  # ensemble.Combiner implements each
+ENSEMBLE_METHODS = ("mean", "weighted", "loglinear", "stacking")  # ensemble.Combiner implements each
 
 
 def _number(value: Any) -> float:
