@@ -148,13 +148,16 @@ def test_sigterm_and_ctrl_c_end_a_stage_in_one_line_and_clean_up(project):
                 [sys.executable, "stages/train.py", "--arch", "cnn", "--fold", "1"],
                 cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            if signum == signal.SIGTERM:
-                assert "device" in stage.stdout.readline()  # imports done, training starts
-                time.sleep(1.0)
-            else:
-                time.sleep(0.3)  # torch is still importing
-            stage.send_signal(signum)
-            _, stderr = stage.communicate(timeout=60)
+            try:
+                if signum == signal.SIGTERM:
+                    assert "device" in stage.stdout.readline()  # imports done
+                    assert "epoch 1/" in stage.stdout.readline()  # training: an epoch is done, dvclive imported
+                else:
+                    time.sleep(0.3)  # torch is still importing
+                stage.send_signal(signum)
+                _, stderr = stage.communicate(timeout=60)
+            finally:
+                stage.kill()  # a stage that outlived the test would hold the project for the next ones
             assert stderr.strip().splitlines()[-1] == word and "Traceback" not in stderr, stderr
             assert stage.returncode == status
             assert not list((project / "data" / "train").glob(".cnn-1.*"))  # no half-written output left
