@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.compare import compare_rows
+from digit_recognizer.compare import RowComparison, compare_rows
 from digit_recognizer.device import configure_threads, keep_freed_memory
 from digit_recognizer.ensemble import load_architecture, nested_oof
 from digit_recognizer.fold_run import train_fold
@@ -73,28 +73,28 @@ def main() -> None:
         variant[rows] = np.load(out / f"{args.arch}-{fold}" / "predictions.npz")["oof"]
         row = compare_rows(args.arch, run.oof[rows].argmax(1) == labels[rows], variant[rows].argmax(1) == labels[rows])
         print(
-            f"fold {fold}: {row.accuracy_a:.3%} -> {row.accuracy_b:.3%}, fixes {row.fixes}, breaks {row.breaks}, "
+            f"fold {fold}: {describe(row)}, "
             f"{timing['train_seconds']:.0f} s at {timing['images_per_second']:,.0f} img/s",
             flush=True,
         )
     if len(fold_ids) < data.n_folds:
         return
     row = compare_rows(args.arch, run.oof.argmax(1) == labels, variant.argmax(1) == labels)
-    print(
-        f"all folds: {row.accuracy_a:.3%} -> {row.accuracy_b:.3%}, fixes {row.fixes}, breaks {row.breaks}, p {row.p_value:.3g}"
-    )
+    print(f"all folds: {describe(row)}, p {row.p_value:.3g}")
 
     members = {
-        name: load_architecture(name, folds, labels, args.project / paths.TRAIN).oof for name in params["architectures"]
+        name: run.oof if name == args.arch else load_architecture(name, folds, labels, args.project / paths.TRAIN).oof
+        for name in params["architectures"]
     }
     for method in ("weighted", "loglinear"):
         base = ensemble_correct(method, members, labels, folds)
         for mode, oof in (("replaced", variant), ("averaged", (variant + run.oof) / 2)):
             row = compare_rows(mode, base, ensemble_correct(method, {**members, args.arch: oof}, labels, folds))
-            print(
-                f"ensemble ({method}), {args.arch} {mode}: {row.accuracy_a:.3%} -> {row.accuracy_b:.3%}, "
-                f"fixes {row.fixes}, breaks {row.breaks}, p {row.p_value:.3g}"
-            )
+            print(f"ensemble ({method}), {args.arch} {mode}: {describe(row)}, p {row.p_value:.3g}")
+
+
+def describe(row: RowComparison) -> str:
+    return f"{row.accuracy_a:.3%} -> {row.accuracy_b:.3%}, fixes {row.fixes}, breaks {row.breaks}"
 
 
 def ensemble_correct(method: str, members: dict[str, np.ndarray], labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
