@@ -1,9 +1,14 @@
-"""The machine-speed figure that goes beside every timing: CPU, cores, float32 and bfloat16 matmul GFLOP/s.
+"""The machine-speed figures that go beside every timing: CPU, cores, float32 and bfloat16 matmul GFLOP/s,
+and the images/s of a bfloat16 training step of the `cnn` network.
 
 python benchmarks/machine_speed.py
 
 This host's speed drifts (the bf16 matmul has measured 400 and 740-844 GFLOP/s on different days), so a
-timing means little without this figure from the same run.
+timing means little without these figures from the same run. The matmul alone does not predict the
+pipeline: on one day it measured 765 GFLOP/s while cnn trained 10-20% slower than on another day of the same
+matmul speed. The training step (convolutions, BatchNorm, memory traffic) is what the pipeline spends 42% of
+its time on, so it is measured too: the cnn network with fixed widths (not params.yaml's, so that the
+figure means the same at every commit), batch 128, channels-last, bfloat16 autocast, Adam, no augmentation.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import subprocess
 import time
 
 import torch
+import torch.nn.functional as F
 
-from digit_recognizer.device import available_cores
+from digit_recognizer.device import available_cores, keep_freed_memory
+from digit_recognizer.models.cnn import RegularisedCNN
 
 
 def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
@@ -29,6 +36,32 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> fl
             a @ a
         best = min(best, time.perf_counter() - start)
     return repeats * 2 * size**3 / best / 1e9
+
+
+def cnn_step_images_per_second(batch: int = 128, steps: int = 40) -> float:
+    """Best of five timings of `steps` bfloat16 training steps of the cnn network on random digits, in images/s."""
+    torch.manual_seed(0)
+    model = RegularisedCNN(channels=(32, 64), dense=128, dropout=0.25).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    x = torch.rand(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):  # warm-up: oneDNN builds its kernels on first use
+        step()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = min(best, time.perf_counter() - start)
+    return steps * batch / best
 
 
 def cpu_model() -> str:
@@ -45,9 +78,11 @@ def describe() -> str:
     return (
         f"{datetime.date.today()} commit {commit or '?'}, {cpu_model()}, {cores} cores, torch {torch.__version__}: "
         f"matmul 2048 float32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
-        f"bfloat16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s"
+        f"bfloat16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s; cnn training step (bfloat16, batch 128) "
+        f"{cnn_step_images_per_second():,.0f} img/s"
     )
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # as the train stages do
     print(describe())

@@ -10,6 +10,7 @@ The last column is how fast `fit` scores the held-out fold for the learning curv
 model trains in it), the cost of each epoch that `train.held_out_curve_every` scores.
 
     python benchmarks/throughput.py [--prepared data/prepared] [--images 8192] [--rounds 3] [--device auto]
+    python benchmarks/throughput.py --profile cnn    # instead: where one epoch of the trainer's time goes, by op
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ def held_out_scoring(
     return one_pass
 
 
+def profile(arch: str, params: dict, images: np.ndarray, labels: np.ndarray, device: torch.device) -> None:
+    """Print the ops that take the most time in one epoch of the trainer (after a warm-up epoch)."""
+    net, config = recipe_from_params(arch, params["models"][arch])
+    one_epoch = project_trainer(arch, net, config, images, labels, device)
+    one_epoch()
+    with torch.profiler.profile() as profiler:
+        one_epoch()
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -95,6 +106,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
+    parser.add_argument("--profile", metavar="ARCH", help="profile one epoch of the trainer on ARCH (torch.profiler)")
     args = parser.parse_args()
     keep_freed_memory()  # as stages/train.py does; the tutorial loop's speed does not change with it
     threads = configure_threads(0)
@@ -104,6 +116,9 @@ def main() -> None:
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     params = load_params()
     print(f"{len(images)} images, device {device}, {threads} CPU threads, torch {torch.__version__}\n")
+    if args.profile:
+        profile(args.profile, params, images, labels, device)
+        return
     print("| architecture | tutorial loop (img/s) | this trainer (img/s) | speed-up | held-out scoring (img/s) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     makers = (tutorial_loop, project_trainer, held_out_scoring)
