@@ -4,11 +4,11 @@ and the images/s of a bfloat16 training step of the `cnn` network.
 python benchmarks/machine_speed.py
 
 This host's speed drifts (the bf16 matmul has measured 400 and 740-844 GFLOP/s on different days), so a
-timing means little without these figures from the same run. The matmul alone does not predict the
-pipeline: on one day it measured 765 GFLOP/s while cnn trained 10-20% slower than on another day of the same
-matmul speed. The training step (convolutions, BatchNorm, memory traffic) is what the pipeline spends 42% of
-its time on, so it is measured too: the cnn network with fixed widths (not params.yaml's, so that the
-figure means the same at every commit), batch 128, channels-last, bfloat16 autocast, Adam, no augmentation.
+timing means little without these figures from the same run. The matmul alone does not follow the
+pipeline's speed (BENCHMARKS.md: the fastest matmul measured beside one of the slowest runs), so the kind of
+work the pipeline spends most of its time on is timed too: the cnn network with fixed widths (not
+params.yaml's, so that the figure means the same at every commit), batch 128, channels-last, bfloat16
+autocast, Adam, no augmentation.
 """
 
 from __future__ import annotations
