@@ -26,6 +26,7 @@ def images_per_second(threads: int) -> float:
 
 
 def main() -> None:
+    keep_freed_memory()  # as machine_speed.py and the workers below do
     cores = available_cores()
     print(describe())
     spawn = multiprocessing.get_context("spawn")  # a fresh process each: torch's thread pool is set before use
