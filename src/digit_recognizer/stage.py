@@ -1,8 +1,10 @@
 """Helpers shared by the thin scripts in stages/: one line, not a traceback, for a UserError or an interrupt.
 
-Stage scripts import this module before anything heavy, so that Ctrl-C (SIGINT) or a kill (SIGTERM) while
-torch is still importing also ends with one line. Inside `run_stage` both unwind the stack, so temporary
-outputs are removed on the way out (atomic.py).
+Stage scripts import this module before anything heavy. Until `run_stage` starts, Ctrl-C (SIGINT) or a kill
+(SIGTERM) ends the process at once with one line: nothing is written yet, and an exception raised instead
+could land inside a callback from torch's C++ import code, which aborts the process ("terminate called after
+throwing an instance of 'pybind11::error_already_set'"). Inside `run_stage` both raise and unwind the stack,
+so temporary outputs are removed on the way out (atomic.py).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated
 
 
-def _one_line_for_interrupts(kind, value, traceback) -> None:
-    if issubclass(kind, KeyboardInterrupt):
-        print("terminated" if issubclass(kind, Terminated) else "interrupted", file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, value, traceback)
+def _end_at_once(signum, frame) -> None:
+    print("interrupted" if signum == signal.SIGINT else "terminated", file=sys.stderr, flush=True)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)  # killed by the signal, as Python itself ends on an uncaught Ctrl-C
 
 
-signal.signal(signal.SIGTERM, _raise_terminated)
-sys.excepthook = _one_line_for_interrupts  # an interrupt before run_stage (while importing) is one line too
+signal.signal(signal.SIGINT, _end_at_once)
+signal.signal(signal.SIGTERM, _end_at_once)
 
 
 def peak_memory_mib() -> float:
@@ -48,6 +49,8 @@ def peak_memory_mib() -> float:
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a UserError becomes `error: ...` on stderr and exit status 1, no traceback."""
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_terminated)
         main()
         print(f"{Path(sys.argv[0]).stem}: peak memory {peak_memory_mib():,.0f} MiB", flush=True)
         # The interpreter's shutdown garbage-collects everything torch imported (~2,600 modules), about
