@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -132,8 +133,26 @@ def test_leftovers_of_a_killed_stage_change_no_hash_and_are_swept(project):
     assert not debris.exists()
 
 
+@pytest.mark.parametrize("signame, word", [("SIGINT", "interrupted"), ("SIGTERM", "terminated")])
+def test_a_signal_while_a_stage_imports_ends_it_without_raising_into_the_import(signame, word):
+    # An exception raised inside a callback from torch's C++ import code aborts the process (pybind11's
+    # `terminate called ... error_already_set`), so before run_stage nothing may be raised, not even to a catch-all.
+    code = (
+        "import os, signal, time\n"
+        "from digit_recognizer.stage import run_stage\n"
+        "try:\n"
+        f"    os.kill(os.getpid(), signal.{signame})\n"
+        "    time.sleep(5)\n"
+        "except BaseException as caught:\n"
+        "    print('raised', type(caught).__name__)\n"
+        "print('carried on')\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (ended.stdout, ended.stderr) == ("", word + "\n")
+    assert ended.returncode == -getattr(signal, signame)  # killed by the signal, as Python ends on Ctrl-C
+
+
 def test_sigterm_and_ctrl_c_end_a_stage_in_one_line_and_clean_up(project):
-    import signal
     import time
 
     params_path = project / "params.yaml"
