@@ -1,10 +1,10 @@
 """Helpers shared by the thin scripts in stages/: one line, not a traceback, for a UserError or an interrupt.
 
-Stage scripts import this module before anything heavy. Until `run_stage` starts, Ctrl-C (SIGINT) or a kill
-(SIGTERM) ends the process at once with one line: nothing is written yet, and an exception raised instead
-could land inside a callback from torch's C++ import code, which aborts the process ("terminate called after
-throwing an instance of 'pybind11::error_already_set'"). Inside `run_stage` both raise and unwind the stack,
-so temporary outputs are removed on the way out (atomic.py).
+Stage scripts import this module before anything heavy. Outside `run_stage` (while importing, and at exit),
+Ctrl-C (SIGINT) or a kill (SIGTERM) ends the process at once with one line: nothing is being written, and an
+exception raised instead could land inside a callback from torch's C++ code, which aborts the process
+("terminate called after throwing an instance of 'pybind11::error_already_set'"). Inside `run_stage` both
+raise and unwind the stack, so temporary outputs are removed on the way out (atomic.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ def _end_at_once(signum, frame) -> None:
     signal.raise_signal(signum)  # killed by the signal, as Python itself ends on an uncaught Ctrl-C
 
 
-signal.signal(signal.SIGINT, _end_at_once)
-signal.signal(signal.SIGTERM, _end_at_once)
+def _end_at_once_on_signals() -> None:
+    signal.signal(signal.SIGINT, _end_at_once)
+    signal.signal(signal.SIGTERM, _end_at_once)
+
+
+_end_at_once_on_signals()
 
 
 def peak_memory_mib() -> float:
@@ -65,3 +69,5 @@ def run_stage(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        _end_at_once_on_signals()
