@@ -1,5 +1,6 @@
-"""The machine-speed figures that go beside every timing: CPU, cores, float32 and bfloat16 matmul GFLOP/s,
-and the images/s of a bfloat16 training step of the `cnn` network.
+"""The machine-speed figures that go beside every timing: CPU, its vector instructions, whether it computes
+bfloat16 natively and so which precision the pipeline picks, cores, float32 and bfloat16 matmul GFLOP/s, and
+the images/s of a `cnn` training step in that precision.
 
 python benchmarks/machine_speed.py
 
@@ -7,8 +8,9 @@ This host's speed drifts (the bf16 matmul has measured 400 and 740-844 GFLOP/s o
 timing means little without these figures from the same run. The matmul alone does not follow the
 pipeline's speed (BENCHMARKS.md: the fastest matmul measured beside one of the slowest runs), so the kind of
 work the pipeline spends most of its time on is timed too: the cnn network with fixed widths (not
-params.yaml's, so that the figure means the same at every commit), batch 128, channels-last, bfloat16
-autocast, Adam, no augmentation.
+params.yaml's, so that the figure means the same at every commit), batch 128, channels-last, Adam, no
+augmentation, in the precision `train.precision: auto` picks here. On a CPU without native bfloat16 the
+bfloat16 matmul is emulated, several times slower than float32.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from digit_recognizer.device import available_cores, keep_freed_memory
+from digit_recognizer.device import available_cores, choose_precision, cpu_has_native_bfloat16, keep_freed_memory
 from digit_recognizer.models.cnn import RegularisedCNN
 
 
@@ -38,8 +40,8 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> fl
     return repeats * 2 * size**3 / best / 1e9
 
 
-def cnn_step_images_per_second(batch: int = 128, steps: int = 40) -> float:
-    """Best of five timings of `steps` bfloat16 training steps of the cnn network on random digits, in images/s."""
+def cnn_step_images_per_second(bfloat16: bool, batch: int = 128, steps: int = 40) -> float:
+    """Best of five timings of `steps` training steps of the cnn network on random digits, in images/s."""
     torch.manual_seed(0)
     model = RegularisedCNN(channels=(32, 64), dense=128, dropout=0.25).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
@@ -47,7 +49,7 @@ def cnn_step_images_per_second(batch: int = 128, steps: int = 40) -> float:
     y = torch.randint(0, 10, (batch,))
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             loss = F.cross_entropy(model(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -72,14 +74,29 @@ def cpu_model() -> str:
         return platform.processor() or "unknown CPU"
 
 
+def vector_isa() -> str:
+    """The widest vector instructions the CPU has, by its flags: AMX, AVX512-BF16, AVX-512, AVX2 or other."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return torch.backends.cpu.get_cpu_capability()
+    for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return name
+    return "no AVX2"
+
+
 def describe() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cores = available_cores()
+    precision = choose_precision("auto", torch.device("cpu"))
     return (
-        f"{datetime.date.today()} commit {commit or '?'}, {cpu_model()}, {cores} cores, torch {torch.__version__}: "
+        f"{datetime.date.today()} commit {commit or '?'}, {cpu_model()} ({vector_isa()}; kernels "
+        f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16 {cpu_has_native_bfloat16()}, so precision "
+        f"{precision.name}), {available_cores()} cores, torch {torch.__version__}: "
         f"matmul 2048 float32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
-        f"bfloat16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s; cnn training step (bfloat16, batch 128) "
-        f"{cnn_step_images_per_second():,.0f} img/s"
+        f"bfloat16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s; cnn training step ({precision.name}, batch 128) "
+        f"{cnn_step_images_per_second(precision.bfloat16):,.0f} img/s"
     )
 
 

@@ -8,7 +8,13 @@ import argparse
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import write_json
-from digit_recognizer.device import configure_determinism, configure_threads, keep_freed_memory, select_device
+from digit_recognizer.device import (
+    choose_precision,
+    configure_determinism,
+    configure_threads,
+    keep_freed_memory,
+    select_device,
+)
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
@@ -30,11 +36,12 @@ def main() -> None:
     threads = configure_threads(shared["num_threads"])
     device = select_device(shared["device"])
     configure_determinism(shared["deterministic"], device)
+    precision = choose_precision(shared["precision"], device)
     pseudo = None
     if args.pseudo:
         picked = load_fold_pseudo_labels(args.fold)
         pseudo = picked.index, picked.label
-    print(f"train {name}-{args.fold}: device {device}, {threads} CPU threads", flush=True)
+    print(f"train {name}-{args.fold}: device {device}, {threads} CPU threads, precision {precision}", flush=True)
     metrics, timing = train_fold(
         args.arch,
         args.fold,
@@ -46,6 +53,7 @@ def main() -> None:
         device=device,
         pseudo=pseudo,
         held_out_curve_every=shared["held_out_curve_every"],
+        precision=precision,
     )
     write_json(paths.timing_file(name, args.fold), timing)
     print(

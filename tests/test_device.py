@@ -7,10 +7,14 @@ import os
 import pytest
 import torch
 
+from digit_recognizer import device as device_module
 from digit_recognizer.device import (
+    Precision,
     available_cores,
+    choose_precision,
     configure_determinism,
     configure_threads,
+    cpu_has_native_bfloat16,
     keep_freed_memory,
     select_device,
 )
@@ -64,15 +68,52 @@ def test_auto_picks_cuda_when_there_is_one(monkeypatch):
     assert select_device("auto") == torch.device("cuda")
 
 
-def test_cuda_trains_in_bfloat16_autocast_and_the_cpu_only_when_asked():
-    cuda = autocast(torch.device("cuda")) if torch.cuda.is_available() else None
+def test_autocast_is_bfloat16_on_cuda_and_the_cpu_when_asked_and_nothing_otherwise():
+    cuda = autocast(torch.device("cuda"), bfloat16=True) if torch.cuda.is_available() else None
     if cuda is None:  # constructible without a GPU too: disabled there, with a warning
         with pytest.warns(UserWarning, match="Disabling autocast"):
-            cuda = autocast(torch.device("cuda"))
+            cuda = autocast(torch.device("cuda"), bfloat16=True)
     assert isinstance(cuda, torch.autocast) and cuda.device == "cuda" and cuda.fast_dtype == torch.bfloat16
-    with autocast(torch.device("cpu"), cpu_bf16=True) as context:
+    with autocast(torch.device("cpu"), bfloat16=True) as context:
         assert context.fast_dtype == torch.bfloat16 and torch.get_autocast_dtype("cpu") == torch.bfloat16
-    assert not isinstance(autocast(torch.device("cpu")), torch.autocast)
+    for device in ("cpu", "cuda", "mps"):
+        assert not isinstance(autocast(torch.device(device), bfloat16=False), torch.autocast)
+    assert not isinstance(autocast(torch.device("mps"), bfloat16=True), torch.autocast)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native bfloat16", "no native bfloat16"])
+def test_auto_precision_follows_the_cpus_answer(monkeypatch, native):
+    monkeypatch.setattr(device_module, "cpu_has_native_bfloat16", lambda: native)
+    monkeypatch.setattr(device_module, "cpu_capability", lambda: "AVX512" if native else "AVX2")
+    cpu = torch.device("cpu")
+    auto = choose_precision("auto", cpu)
+    if native:
+        assert auto == Precision("bfloat16", "this CPU computes bfloat16 natively (AVX512)")
+    else:
+        assert auto == Precision("float32", "this CPU has no native bfloat16 (AVX2)")
+        assert str(auto) == "float32, this CPU has no native bfloat16 (AVX2)"  # the stage's line
+    # forcing either stays possible, whatever the CPU; emulation is named
+    assert choose_precision("float32", cpu).name == "float32"
+    forced = choose_precision("bfloat16", cpu)
+    assert forced.bfloat16 and ("emulated" in forced.reason) == (not native)
+
+
+@pytest.mark.parametrize("capability, name", [((8, 0), "bfloat16"), ((7, 5), "float32")], ids=["A100", "T4"])
+def test_auto_precision_on_cuda_is_bfloat16_from_ampere_on(monkeypatch, capability, name):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a GPU")
+    assert choose_precision("auto", torch.device("cuda")).name == name
+    assert choose_precision("bfloat16", torch.device("cuda")).bfloat16
+
+
+def test_precision_elsewhere_is_float32_and_bfloat16_is_refused():
+    assert choose_precision("auto", torch.device("mps")).name == "float32"
+    with pytest.raises(UserError, match="bfloat16 runs on CUDA and on the CPU, not on mps"):
+        choose_precision("bfloat16", torch.device("mps"))
+
+
+def test_the_cpu_check_is_onednns_own():
+    assert cpu_has_native_bfloat16() == torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def test_deterministic_cuda_settings(monkeypatch, restore_torch_settings):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from digit_recognizer.augment import ELASTIC_POINTS, affine_grid, affine_noise, elastic_displacement, random_affine
+from digit_recognizer.device import choose_precision
 from digit_recognizer.errors import UserError
 from digit_recognizer.fold_run import load_fold_model, train_fold
 from digit_recognizer.models import ARCHITECTURES, build_model
@@ -53,20 +57,21 @@ def test_each_architecture_learns_real_digits(arch, sample_prepared):
     np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
 
 
-@pytest.mark.parametrize("cpu_bf16", [False, True])
-def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path, cpu_bf16):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_training_is_deterministic_on_cpu(sample_prepared, tmp_path, precision):
     """Same params and seed -> bit-identical predictions, in float32 and in bfloat16 autocast alike."""
     data = subset(sample_prepared, np.arange(1200))
-    config = FitConfig(
-        epochs=2, batch_size=64, lr=3e-3, rotate=10, zoom=0.1, shift=0.1, label_smoothing=0.1, cpu_bf16=cpu_bf16
-    )
+    config = FitConfig(epochs=2, batch_size=64, lr=3e-3, rotate=10, zoom=0.1, shift=0.1, label_smoothing=0.1)
+    cpu = torch.device("cpu")
+    kwargs = {"seed": 7, "device": cpu, "precision": choose_precision(precision, cpu)}
     runs = []
     for name in ("a", "b"):
-        train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / name, seed=7, device=torch.device("cpu"))
+        train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / name, **kwargs)
         runs.append(np.load(tmp_path / name / "predictions.npz"))
     np.testing.assert_array_equal(runs[0]["oof"], runs[1]["oof"])
     np.testing.assert_array_equal(runs[0]["test"], runs[1]["test"])
-    other, _ = train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / "c", seed=8, device=torch.device("cpu"))
+    assert torch.load(tmp_path / "a" / "model.pt")["precision"] == precision  # the fold's provenance
+    other, _ = train_fold("cnn", 1, TINY_NETS["cnn"], config, data, tmp_path / "c", **{**kwargs, "seed": 8})
     assert other["fold"] == 1
     assert not np.array_equal(np.load(tmp_path / "c" / "predictions.npz")["test"], runs[0]["test"])
 
@@ -98,7 +103,7 @@ def test_train_fold_writes_a_self_describing_run(sample_prepared, tmp_path):
 
 
 HONEST_RECIPES = {
-    "last epoch": FitConfig(epochs=3, batch_size=64, lr=3e-3, rotate=10, cpu_bf16=True),
+    "last epoch": FitConfig(epochs=3, batch_size=64, lr=3e-3, rotate=10),
     "early stop, restore, plateau": FitConfig(
         epochs=4, batch_size=64, lr=3e-3, schedule="plateau", plateau_patience=0, val_fraction=0.2, patience=1,
         restore_best=True,
@@ -134,14 +139,14 @@ def test_held_out_curve_is_scored_every_nth_epoch_and_changes_nothing(sample_pre
     data = sample_prepared
     train_x, train_y = tensors(data, np.flatnonzero(data.folds >= 3)[:512])
     held_out = tensors(data, np.flatnonzero(data.folds == 0))
-    config = FitConfig(epochs=5, batch_size=64, lr=3e-3, rotate=10, cpu_bf16=True)
+    config = FitConfig(epochs=5, batch_size=64, lr=3e-3, rotate=10)
     models, histories = {}, {}
     for every in (1, 2, 0):
         generator = seed_everything(0)
         models[every] = build_model("lenet", TINY_NETS["lenet"])
         result = fit(
             models[every], train_x, train_y, config, generator, torch.device("cpu"), monitor=held_out,
-            monitor_every=every,
+            monitor_every=every, bfloat16=True,
         )  # fmt: skip
         histories[every] = result.history
     scored = {every: [r["epoch"] for r in h if "held_out_accuracy" in r] for every, h in histories.items()}
@@ -333,3 +338,43 @@ def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
         torch.testing.assert_close(Deskew()(x), upright)
     model = build_model("cnn3", {**TINY_NETS["cnn3"], "deskew": True})
     assert model(x[:5]).shape == (5, 10)
+
+
+# oneDNN's and ATen's AVX2 kernels, as on a CPU without native bfloat16 (most laptops); on such a CPU they
+# change nothing, so this runs the same path on every host.
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+NO_NATIVE_BFLOAT16 = """
+import numpy as np, torch
+from digit_recognizer.device import choose_precision
+from digit_recognizer.errors import UserError
+from digit_recognizer.fold_run import check_precision_runs
+from digit_recognizer.models import build_model
+from digit_recognizer.params import FitConfig
+from digit_recognizer.training import fit, seed_everything
+
+cpu = torch.device("cpu")
+auto = choose_precision("auto", cpu)
+print("auto:", auto)
+model = build_model("lstm", {"hidden": 16})
+check_precision_runs(model, "lstm", auto, cpu)
+x, y = torch.randint(0, 256, (128, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (128,))
+fit(model, x, y, FitConfig(epochs=1, batch_size=64), seed_everything(0), cpu, bfloat16=auto.bfloat16)
+print("trained")
+try:
+    check_precision_runs(model, "lstm", choose_precision("bfloat16", cpu), cpu)
+except UserError as error:
+    print("error:", error)
+"""
+
+
+def test_without_native_bfloat16_auto_trains_in_float32_and_a_forced_bfloat16_lstm_stops_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-c", NO_NATIVE_BFLOAT16], capture_output=True, text=True, env={**os.environ, **AVX2_ONLY}
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("train epoch")]
+    assert lines[0] == "auto: float32, this CPU has no native bfloat16 (AVX2)"
+    assert lines[1] == "trained"
+    assert lines[2].startswith("error: lstm: no bfloat16 kernel for this network on this CPU (AVX2) (")
+    assert lines[2].endswith("set train.precision to auto or float32") and len(lines) == 3

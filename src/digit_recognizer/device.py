@@ -1,14 +1,17 @@
-"""Pick the compute device (CUDA, then Apple MPS, then CPU); set up threads, determinism and malloc for training."""
+"""Pick the compute device (CUDA, then Apple MPS, then CPU) and its training precision; set up threads,
+determinism and malloc for training."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import sys
+from dataclasses import dataclass
 
 import torch
 
 from digit_recognizer.errors import UserError
+from digit_recognizer.params import PRECISIONS
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -20,6 +23,75 @@ def select_device(preference: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision training runs in, and why: the stage prints it and the fold's model.pt records it."""
+
+    name: str  # "float32" or "bfloat16" (bfloat16 autocast: matmuls and convolutions in bfloat16)
+    reason: str
+
+    @property
+    def bfloat16(self) -> bool:
+        return self.name == "bfloat16"
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.reason}"
+
+
+FLOAT32 = Precision("float32", "as train.precision asks")
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """oneDNN's own answer: does this CPU compute bfloat16 in hardware (AVX512-BF16, AMX)?
+
+    Where it does not (AVX2 and older x86, most laptops), oneDNN emulates bfloat16 about 6x slower than
+    float32 and has no bfloat16 LSTM at all.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN (e.g. some ARM builds)
+        return False
+
+
+def cpu_capability() -> str:
+    """The vector instruction set ATen's kernels use here: 'AVX512', 'AVX2', 'DEFAULT', ..."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def cuda_has_native_bfloat16(device: torch.device) -> bool:
+    """Ampere (compute capability 8.0) and later; older GPUs (T4, P100, V100) only emulate it."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def choose_precision(requested: str, device: torch.device) -> Precision:
+    """params.yaml's train.precision on `device`: 'auto' is bfloat16 where the hardware computes it natively
+    (an Ampere or later GPU, a CPU with AVX512-BF16 or AMX), float32 elsewhere; 'float32' and 'bfloat16'
+    force one (bfloat16 only on CUDA and the CPU, where autocast has it)."""
+    if requested not in PRECISIONS:
+        raise UserError(f"train.precision: {requested!r} is not one of {', '.join(PRECISIONS)}")
+    if requested == "float32":
+        return FLOAT32
+    if device.type == "cuda":
+        native = cuda_has_native_bfloat16(device)
+        name = torch.cuda.get_device_name(device)
+        if requested == "bfloat16":
+            return Precision("bfloat16", "as train.precision asks" + ("" if native else f" (emulated on {name})"))
+        if native:
+            return Precision("bfloat16", f"{name} computes bfloat16 natively")
+        return Precision("float32", f"{name} has no native bfloat16")
+    if device.type == "cpu":
+        native, isa = cpu_has_native_bfloat16(), cpu_capability()
+        if requested == "bfloat16":
+            emulated = "" if native else f" (emulated on this CPU, {isa}: several times slower than float32)"
+            return Precision("bfloat16", "as train.precision asks" + emulated)
+        if native:
+            return Precision("bfloat16", f"this CPU computes bfloat16 natively ({isa})")
+        return Precision("float32", f"this CPU has no native bfloat16 ({isa})")
+    if requested == "bfloat16":
+        raise UserError(f"train.precision: bfloat16 runs on CUDA and on the CPU, not on {device.type}; use auto")
+    return Precision("float32", f"{device.type} trains in float32")
 
 
 THREADS_VARIABLE = "DIGIT_RECOGNIZER_THREADS"

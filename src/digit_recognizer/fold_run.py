@@ -1,6 +1,6 @@
 """Train one architecture on one CV fold and write everything the later stages read, atomically:
 
-model.pt         weights + architecture name + net kwargs + training config (enough to rebuild it)
+model.pt         weights + architecture name + net kwargs + training config and precision (enough to rebuild it)
 predictions.npz  oof_index (held-out row numbers), oof (their probabilities), test (test probabilities)
 metrics.json     held-out accuracy and log-loss, epochs run and kept, rows used, parameter count
 live/            dvclive's per-epoch curves: training, inner validation (when the recipe has one) and
@@ -15,6 +15,7 @@ The held-out fold is predicted once, after training; its labels only feed the le
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -24,9 +25,11 @@ import numpy as np
 import torch
 
 from digit_recognizer.atomic import atomic_dir
+from digit_recognizer.device import FLOAT32, Precision, cpu_capability
+from digit_recognizer.errors import UserError
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
-from digit_recognizer.predict import predict
+from digit_recognizer.predict import autocast, predict
 from digit_recognizer.prepare import Prepared
 from digit_recognizer.training import (
     accuracy,
@@ -49,13 +52,15 @@ def train_fold(
     device: torch.device,
     pseudo: tuple[np.ndarray, np.ndarray] | None = None,
     held_out_curve_every: int = 1,
+    precision: Precision = FLOAT32,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train `arch` on every fold but `fold`, predict the held-out fold and the test set.
 
     pseudo: (test rows, their labels) to train on as well: the second round (pseudo_label.py says which
     labels are fold-clean). held_out_curve_every: score the held-out fold for the learning curves after
-    every Nth epoch and the last (0: never); nothing reads those scores. Returns (metrics, timing): metrics
-    as written to metrics.json; timing (seconds, images/s, device) apart.
+    every Nth epoch and the last (0: never); nothing reads those scores. precision: device.choose_precision's
+    answer. Returns (metrics, timing): metrics as written to metrics.json; timing (seconds, images/s, device,
+    precision) apart.
     """
     if not 0 <= fold < data.n_folds:
         raise ValueError(f"fold {fold} is outside 0..{data.n_folds - 1}")
@@ -69,6 +74,7 @@ def train_fold(
     model = build_model(arch, net_kwargs)
     if device.type != "mps":
         model = model.to(memory_format=torch.channels_last)  # faster convs on CPU (oneDNN) and CUDA
+    check_precision_runs(model, arch, precision, device)
 
     with atomic_dir(out_dir) as tmp:
         from dvclive import Live  # heavy import, only where curves are written
@@ -100,6 +106,7 @@ def train_fold(
                 monitor_every=held_out_curve_every,
                 log=log_epoch,
                 desc=f"{arch}-{fold}",
+                bfloat16=precision.bfloat16,
             )
         oof = predict(model, data.train_images[held_out])
         test = predict(model, data.test_images)
@@ -121,12 +128,14 @@ def train_fold(
             "images_per_second": round(result.images_per_second, 1),
             "device": str(device),
             "threads": torch.get_num_threads(),
+            "precision": precision.name,
         }
         torch.save(
             {
                 "architecture": arch,
                 "net": net_kwargs,
                 "fit": dataclasses.asdict(config),
+                "precision": precision.name,
                 "seed": seed,
                 "fold": fold,
                 "state_dict": {k: v.contiguous().cpu() for k, v in model.state_dict().items()},
@@ -136,6 +145,25 @@ def train_fold(
         np.savez(tmp / "predictions.npz", oof_index=held_out, oof=oof, test=test)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics, timing
+
+
+def check_precision_runs(model: torch.nn.Module, arch: str, precision: Precision, device: torch.device) -> None:
+    """One forward and backward pass of two blank digits through a copy of `model` in `precision`, so that an
+    op with no kernel for it stops the stage here, in one line, rather than as a oneDNN traceback mid-training
+    (oneDNN has no bfloat16 LSTM on a CPU without native bfloat16). The copy runs in eval mode: no dropout
+    draw, no BatchNorm statistics, nothing that would change the training that follows."""
+    if not precision.bfloat16:
+        return
+    probe = copy.deepcopy(model).to(device).eval()
+    try:
+        with autocast(device, bfloat16=True):
+            probe(torch.zeros(2, 1, 28, 28, device=device)).float().sum().backward()
+    except RuntimeError as error:
+        where = f"this CPU ({cpu_capability()})" if device.type == "cpu" else str(device)
+        raise UserError(
+            f"{arch}: no {precision.name} kernel for this network on {where} ({str(error).splitlines()[0][:80]}); "
+            "set train.precision to auto or float32"
+        ) from None
 
 
 def load_fold_model(path: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:

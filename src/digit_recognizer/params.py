@@ -19,6 +19,7 @@ from digit_recognizer.errors import UserError
 
 ARCHITECTURE_NAMES = ("lstm", "lenet", "cnn3", "mlp", "cnn")  # models/__init__.py registers one class for each
 ENSEMBLE_METHODS = ("mean", "weighted", "loglinear", "stacking")  # ensemble.Combiner implements each
+PRECISIONS = ("auto", "float32", "bfloat16")  # device.choose_precision resolves each on the device at hand
 
 
 def _number(value: Any) -> float:
@@ -64,7 +65,6 @@ class FitConfig:
     val_fraction: Fraction = 0.0  # share of the training rows held aside (stratified) as the inner validation split
     patience: Annotated[Int, Field(ge=0)] = 0  # early stopping: epochs without a lower inner-val loss; 0 = never
     restore_best: StrictBool = False  # keep the epoch with the lowest inner-val loss instead of the last one
-    cpu_bf16: StrictBool = False  # train and validate in bfloat16 autocast on the CPU too (CUDA always does)
 
     @property
     def needs_validation(self) -> bool:
@@ -123,6 +123,7 @@ class TrainParams(_Section):
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")]
     num_threads: Annotated[StrictInt, Field(ge=0)]  # 0: $DIGIT_RECOGNIZER_THREADS, else every available core
     deterministic: StrictBool  # CUDA: deterministic kernels, no cuDNN autotuner (the CPU always is)
+    precision: Literal[PRECISIONS]  # type: ignore[valid-type]  # auto: bfloat16 where the hardware has it natively
     held_out_curve_every: Annotated[StrictInt, Field(ge=0)]  # score the held-out fold for the curves; 0 = never
 
 

@@ -27,23 +27,21 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def autocast(device: torch.device, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
-    """bfloat16 mixed precision on CUDA (and on the CPU when asked: training only, FitConfig.cpu_bf16)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if device.type == "cpu" and cpu_bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+def autocast(device: torch.device, bfloat16: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 mixed precision on CUDA or the CPU when `bfloat16` (device.choose_precision decides), else none."""
+    if bfloat16 and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 1024, cpu_bf16: bool = False
+    model: nn.Module, images: torch.Tensor, batch_size: int = 1024, bfloat16: bool = False
 ) -> torch.Tensor:
     """(N, 28, 28) uint8 tensor on the model's device -> (N, 10) float32 logits, in eval mode.
 
-    cpu_bf16: compute in bfloat16 autocast on the CPU too (the trainer's per-epoch validation of models
-    that train that way); final predictions leave it off.
+    bfloat16: compute in bfloat16 autocast (the trainer's per-epoch scoring of a model that trains that way);
+    final predictions, on every device, are float32.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -52,7 +50,7 @@ def predict_logits(
     images = to_device(images, device)  # 28 x 28 bytes a digit: the whole set fits wherever the model does
     for start in range(0, len(images), batch_size):
         x = normalize(to_model_input(images[start : start + batch_size]))
-        with autocast(device, cpu_bf16):
+        with autocast(device, bfloat16):
             chunks.append(model(x).float())
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, 10, device=device)

@@ -74,6 +74,7 @@ def fit(
     log: Callable[[dict[str, float]], None] | None = None,
     desc: str = "train",
     monitor_every: int = 1,
+    bfloat16: bool = False,
 ) -> FitResult:
     """Train `model` on (N, 28, 28) uint8 images; leave the last epoch's weights in it (their mean over the last
     config.average_epochs; or the best epoch's by `val`). Once averaging starts, `val` and `monitor` score the mean.
@@ -82,8 +83,8 @@ def fit(
     monitor: scored for the learning curves only (the held-out CV fold); nothing reads it. It is scored after
     every `monitor_every`-th epoch and after the last one run (0: never), as scoring costs 6-8% of an
     epoch (BENCHMARKS.md).
-    With config.cpu_bf16 the CPU trains and validates in bfloat16 autocast (about 2x faster convolutions
-    where the CPU has AVX512-BF16 or AMX); the predictions written afterwards stay float32.
+    bfloat16: train and score in bfloat16 autocast (device.choose_precision says where that is native and
+    fast); the predictions written afterwards are float32.
     """
     if config.needs_validation and val is None:
         raise ValueError("patience, restore_best and the plateau schedule need a `val` split")
@@ -119,7 +120,7 @@ def fit(
                 xb = random_affine(
                     xb, config.rotate, config.zoom, config.shift, noise=noise[step], elastic=config.elastic
                 )
-            with autocast(device, config.cpu_bf16):
+            with autocast(device, bfloat16):
                 logits = model(normalize(xb))
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -144,7 +145,7 @@ def fit(
             "train_accuracy": epoch_correct / max(steps * batch_size, 1),
         }
         if val is not None:
-            record.update(_score("val", kept, val, config.cpu_bf16))
+            record.update(_score("val", kept, val, bfloat16))
         if config.schedule == "exponential":
             scheduler.step()
         stop = False
@@ -159,7 +160,7 @@ def fit(
                 stale += 1
                 stop = bool(config.patience) and stale >= config.patience
         if monitor is not None and (epoch % monitor_every == 0 or epoch == config.epochs or stop):
-            record.update(_score("held_out", kept, monitor, config.cpu_bf16))
+            record.update(_score("held_out", kept, monitor, bfloat16))
         result.history.append(record)
         result.kept_epoch = epoch
         if log:
@@ -213,9 +214,9 @@ def _split_to(split: Split | None, device: torch.device) -> Split | None:
     return None if split is None else (to_device(split[0], device), to_device(split[1], device))
 
 
-def _score(name: str, model: nn.Module, split: Split, cpu_bf16: bool) -> dict[str, float]:
+def _score(name: str, model: nn.Module, split: Split, bfloat16: bool) -> dict[str, float]:
     images, labels = split
-    logits = predict_logits(model, images, cpu_bf16=cpu_bf16)
+    logits = predict_logits(model, images, bfloat16=bfloat16)
     return {
         f"{name}_loss": F.cross_entropy(logits, labels).item(),
         f"{name}_accuracy": (logits.argmax(1) == labels).float().mean().item(),
