@@ -27,10 +27,16 @@ from digit_recognizer.device import available_cores, choose_precision, cpu_has_n
 from digit_recognizer.models.cnn import RegularisedCNN
 
 
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
-    """Best of three timings of `repeats` (size x size) matmuls, in GFLOP/s."""
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, seconds: float = 0.5) -> float:
+    """Best of three timings of (size x size) matmuls, each timing about `seconds` long, in GFLOP/s.
+
+    The repeat count follows the first product's time: emulated bfloat16 (a CPU without it natively) is
+    tens of times slower than float32, and a fixed count would take minutes there.
+    """
     a = torch.rand(size, size, dtype=dtype)
-    a @ a  # warm-up
+    start = time.perf_counter()
+    a @ a  # warm-up, and the measure of how many fit in `seconds`
+    repeats = max(1, min(10, round(seconds / (time.perf_counter() - start))))
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()

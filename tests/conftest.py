@@ -14,6 +14,10 @@ from digit_recognizer.sample_data import write_sample_competition
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MINI = REPO.parent / "shared" / "data" / "digit-recognizer-mini.zip"
 
+# oneDNN's and ATen's AVX2 kernels, as on a CPU without native bfloat16 (most laptops): set for a subprocess, it
+# makes oneDNN report no native bfloat16 on any x86 host, and changes nothing on a host that has none.
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
 
 @pytest.fixture(scope="session")
 def sample_raw(tmp_path_factory) -> Path:

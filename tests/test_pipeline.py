@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from digit_recognizer.prepare import read_submission
 
-from .conftest import REPO
+from .conftest import AVX2_ONLY, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +37,16 @@ TINY_MODELS = {
         "restore_best": True,  # the inner validation split, end to end
     },
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cpu_without_native_bfloat16():
+    """Every stage runs as on a CPU without native bfloat16 (most laptops), whatever this host is: the precision
+    choice, float32 training and the LSTM are tested end to end on the path most users take."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in AVX2_ONLY.items():
+            patch.setenv(name, value)
+        yield
 
 
 def run(*args: str, cwd) -> str:
@@ -95,7 +106,10 @@ def test_repro_writes_a_valid_submission_and_metrics(project):
     np.testing.assert_array_equal(ensemble_test.argmax(1), labels)
     for name in TINY_MODELS:
         for fold in (0, 1):
-            assert (project / "data" / "train" / f"{name}-{fold}" / "model.pt").exists()
+            checkpoint = torch.load(project / "data" / "train" / f"{name}-{fold}" / "model.pt")
+            assert checkpoint["precision"] == "float32"  # train.precision: auto, on a CPU without native bfloat16
+            timing = json.loads((project / "data" / "timings" / f"{name}-{fold}.json").read_text())
+            assert timing["precision"] == "float32"
     assert "up to date" in run("dvc", "status", cwd=project)
 
 
@@ -118,6 +132,7 @@ def test_forced_retrain_that_reproduces_its_predictions_reruns_nothing_downstrea
     timing.unlink()
     output = run("dvc", "repro", "-f", "train@mlp-0", cwd=project)  # also re-runs download and prepare
     assert "Running stage 'train@mlp-0'" in output
+    assert "train mlp-0: device cpu, 2 CPU threads, precision float32, this CPU has no native bfloat16 (AVX2)" in output
     assert json.loads(timing.read_text())["train_seconds"] > 0  # it did train again, and said how long
     lock_after = yaml.safe_load((project / "dvc.lock").read_text())
     assert lock_after["stages"]["train@mlp-0"]["outs"] == lock_before["stages"]["train@mlp-0"]["outs"]

@@ -22,7 +22,7 @@ from digit_recognizer.params import FitConfig
 from digit_recognizer.predict import predict
 from digit_recognizer.training import fit, seed_everything, stratified_holdout
 
-from .conftest import subset
+from .conftest import AVX2_ONLY, subset
 
 TINY_NETS = {
     "lstm": {"hidden": 32},
@@ -339,10 +339,6 @@ def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
     model = build_model("cnn3", {**TINY_NETS["cnn3"], "deskew": True})
     assert model(x[:5]).shape == (5, 10)
 
-
-# oneDNN's and ATen's AVX2 kernels, as on a CPU without native bfloat16 (most laptops); on such a CPU they
-# change nothing, so this runs the same path on every host.
-AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
 NO_NATIVE_BFLOAT16 = """
 import numpy as np, torch
