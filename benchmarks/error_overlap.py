@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.ensemble import load_architecture
+from digit_recognizer.fold_predictions import load_architecture
 from digit_recognizer.prepare import load_prepared
 
 

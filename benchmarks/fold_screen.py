@@ -23,7 +23,8 @@ import yaml
 from digit_recognizer import paths
 from digit_recognizer.compare import RowComparison, compare_rows
 from digit_recognizer.device import configure_threads, keep_freed_memory
-from digit_recognizer.ensemble import load_architecture, nested_oof
+from digit_recognizer.ensemble import nested_oof
+from digit_recognizer.fold_predictions import load_architecture
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import recipe_from_params
 from digit_recognizer.prepare import load_prepared

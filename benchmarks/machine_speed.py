@@ -96,12 +96,13 @@ def vector_isa() -> str:
 def describe() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     precision = choose_precision("auto", torch.device("cpu"))
+    bfloat16_size = 2048 if cpu_has_native_bfloat16() else 512  # emulated: ~3 GFLOP/s, 6 s a 2048 product
     return (
         f"{datetime.date.today()} commit {commit or '?'}, {cpu_model()} ({vector_isa()}; kernels "
         f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16 {cpu_has_native_bfloat16()}, so precision "
         f"{precision.name}), {available_cores()} cores, torch {torch.__version__}: "
         f"matmul 2048 float32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
-        f"bfloat16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s; cnn training step ({precision.name}, batch 128) "
+        f"bfloat16 (size {bfloat16_size}) {matmul_gflops(torch.bfloat16, bfloat16_size):.0f} GFLOP/s; cnn training step ({precision.name}, batch 128) "
         f"{cnn_step_images_per_second(precision.bfloat16):,.0f} img/s"
     )
 

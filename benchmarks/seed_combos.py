@@ -21,7 +21,7 @@ from fold_screen import ensemble_correct
 
 from digit_recognizer import paths
 from digit_recognizer.compare import compare_rows
-from digit_recognizer.ensemble import load_architecture
+from digit_recognizer.fold_predictions import load_architecture
 from digit_recognizer.prepare import load_prepared
 
 CHOICES = ("run", "other", "averaged")

@@ -77,7 +77,7 @@ def project_trainer(
     one_epoch = dataclasses.replace(config, epochs=1, patience=0, restore_best=False)
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
     val = (x[:256], y[:256])  # as in the pipeline, one scored split after the epoch
-    return lambda: fit(model, x, y, one_epoch, generator, device, monitor=val, bfloat16=bfloat16).images_per_second
+    return lambda: fit(model, x, y, one_epoch, generator, device, held_out=val, bfloat16=bfloat16).images_per_second
 
 
 def held_out_scoring(

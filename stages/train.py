@@ -18,14 +18,14 @@ from digit_recognizer.device import (
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
-from digit_recognizer.pseudo_label import load_fold_pseudo_labels
+from digit_recognizer.pseudo_label import describe, fold_pseudo_labels
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arch", required=True)
     parser.add_argument("--fold", type=int, required=True)
-    parser.add_argument("--pseudo", action="store_true", help="the second round, with data/pseudo/labels.npz")
+    parser.add_argument("--pseudo", action="store_true", help="the second round, with the teachers' pseudo-labels")
     args = parser.parse_args()
     name = args.arch + (paths.PSEUDO_SUFFIX if args.pseudo else "")
 
@@ -37,17 +37,20 @@ def main() -> None:
     device = select_device(shared["device"])
     configure_determinism(shared["deterministic"], device)
     precision = choose_precision(shared["precision"], device)
+    data = load_prepared(paths.PREPARED)
     pseudo = None
     if args.pseudo:
-        picked = load_fold_pseudo_labels(args.fold)
+        settings = params["pseudo_label"]
+        picked = fold_pseudo_labels(settings["teachers"], args.fold, settings["threshold"])
         pseudo = picked.index, picked.label
+        print(f"train {name}-{args.fold}: {describe(picked, len(data.test_images), data.test_labels)}", flush=True)
     print(f"train {name}-{args.fold}: device {device}, {threads} CPU threads, precision {precision}", flush=True)
     metrics, timing = train_fold(
         args.arch,
         args.fold,
         net_kwargs=net_kwargs,
         config=config,
-        data=load_prepared(paths.PREPARED),
+        data=data,
         out_dir=paths.train_run_dir(name, args.fold),
         seed=shared["seed"],
         device=device,

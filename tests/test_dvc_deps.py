@@ -82,7 +82,9 @@ def dependency_problems(root: Path, pipeline: dict) -> list[str]:
         # models/__init__.py registers every architecture, so a train stage imports all their files; it lists
         # its own alone, as an edit to cnn.py cannot change what lstm's folds learn
         others = {f for f in imported if (m := ARCHITECTURE_FILE.fullmatch(f)) and m.group(1) != arch}
-        problems += [f"{name}: imports {file}, which dvc.yaml does not list" for file in sorted(imported - declared - others)]
+        problems += [
+            f"{name}: imports {file}, which dvc.yaml does not list" for file in sorted(imported - declared - others)
+        ]
         problems += [f"{name}: lists {file}, which it does not import" for file in sorted(declared - imported)]
     return problems
 
@@ -99,10 +101,14 @@ def test_every_stage_lists_exactly_the_code_it_imports(pipeline):
 def test_a_dep_removed_from_dvc_yaml_is_named(pipeline):
     broken = copy.deepcopy(pipeline)
     broken["stages"]["ensemble"]["deps"].remove("src/digit_recognizer/metrics.py")
-    assert dependency_problems(REPO, broken) == ["ensemble: imports src/digit_recognizer/metrics.py, which dvc.yaml does not list"]
+    assert dependency_problems(REPO, broken) == [
+        "ensemble: imports src/digit_recognizer/metrics.py, which dvc.yaml does not list"
+    ]
 
 
 def test_a_dep_no_longer_imported_is_named(pipeline):
     broken = copy.deepcopy(pipeline)
     broken["stages"]["download"]["deps"].append("src/digit_recognizer/report.py")
-    assert dependency_problems(REPO, broken) == ["download: lists src/digit_recognizer/report.py, which it does not import"]
+    assert dependency_problems(REPO, broken) == [
+        "download: lists src/digit_recognizer/report.py, which it does not import"
+    ]

@@ -14,9 +14,9 @@ from digit_recognizer.csv_io import SUBMISSION_COLUMNS, write_int_csv
 from digit_recognizer.download import download
 from digit_recognizer.ensemble import Combiner, fit_log_linear_weights, fit_weights, log_linear_pool, nested_oof
 from digit_recognizer.errors import CsvError, UserError
+from digit_recognizer.metrics import log_loss
 from digit_recognizer.submission import write_submission
 from digit_recognizer.submit import default_message, submit
-from digit_recognizer.training import log_loss
 
 from .kaggle_standin import KaggleStandIn, point_kaggle_client_at
 

@@ -115,3 +115,20 @@ def test_a_second_round_needs_its_architecture_trained_first():
     params["pseudo_label"]["architectures"] = ["cnn", "lstm"]
     with pytest.raises(UserError, match=r"pseudo_label\.architectures names lstm, which architectures does not list"):
         validate_params(params)
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_writes_params_yaml_back_unchanged(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml; written in DVC's own style, an unchanged value leaves no diff."""
+    original = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(original)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: echo > out\n    params: [models.cnn]\n    outs: [out]\n"
+    )
+    for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
+        subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)
+    overrides = [f"models.cnn.lr={DEFAULTS['models']['cnn']['lr']}", "pseudo_label.architectures=[]"]
+    overrides.append(f"architectures=[{','.join(DEFAULTS['architectures'])}]")
+    command = ["dvc", "exp", "run", "-q", *(arg for o in overrides for arg in ("-S", o))]
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / "params.yaml").read_text() == original

@@ -12,11 +12,9 @@ from digit_recognizer import paths
 from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import FitConfig
 from digit_recognizer.pseudo_label import (
-    load_fold_pseudo_labels,
-    make_pseudo_labels,
+    describe,
+    fold_pseudo_labels,
     pick_confident,
-    save_pseudo_labels,
-    summarize,
     teachers_test_probabilities,
 )
 
@@ -78,10 +76,14 @@ def test_confident_digits_are_picked_with_their_teachers_label(tmp_path):
     picked = pick_confident(probabilities, threshold=0.9)
     np.testing.assert_array_equal(picked.index, [0, 2])
     np.testing.assert_array_equal(picked.label, [3, 7])
-    assert summarize([picked], 4, np.array([3, 5, 1, 9]))["folds"]["0"] == {"rows": 2, "share": 0.5, "accuracy": 0.5}
+    assert (
+        describe(picked, 4, np.array([3, 5, 1, 9]))
+        == "2 of 4 test digits pseudo-labelled, 50.00% right (the sample's answer key)"
+    )
+    assert describe(picked, 4, None) == "2 of 4 test digits pseudo-labelled"
 
 
-def test_each_fold_is_labelled_by_its_own_teachers_and_saved_per_fold(tmp_path):
+def test_each_fold_is_labelled_by_its_own_teachers(tmp_path):
     train_dir = tmp_path / "train"
     for fold in (0, 1):
         for teacher, sure in (("cnn", 0.98), ("cnn3", 0.96)):
@@ -90,9 +92,7 @@ def test_each_fold_is_labelled_by_its_own_teachers_and_saved_per_fold(tmp_path):
             run = paths.train_run_dir(teacher, fold, train_dir)
             run.mkdir(parents=True)
             np.savez(run / "predictions.npz", oof_index=np.arange(1), oof=np.zeros((1, 10)), test=test)
-    per_fold = make_pseudo_labels(["cnn", "cnn3"], 2, threshold=0.965, train_dir=train_dir)
+    per_fold = [fold_pseudo_labels(["cnn", "cnn3"], fold, 0.965, train_dir) for fold in (0, 1)]
     assert [list(p.label) for p in per_fold] == [[0, 0, 0], [1, 1, 1]]
     np.testing.assert_allclose(per_fold[0].confidence, 0.97, rtol=1e-6)  # the teachers' mean
-    assert len(make_pseudo_labels(["cnn", "cnn3"], 2, threshold=0.975, train_dir=train_dir)[0].index) == 0
-    save_pseudo_labels(per_fold, tmp_path / "labels.npz")
-    np.testing.assert_array_equal(load_fold_pseudo_labels(1, tmp_path / "labels.npz").label, [1, 1, 1])
+    assert len(fold_pseudo_labels(["cnn", "cnn3"], 0, 0.975, train_dir).index) == 0

@@ -47,7 +47,7 @@ def test_each_architecture_learns_real_digits(arch, sample_prepared):
     config = FitConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=1e-2 if arch == "lstm" else 3e-3, rotate=5)
     generator = seed_everything(0)
     model = build_model(arch, TINY_NETS[arch])
-    result = fit(model, train_x, train_y, config, generator, torch.device("cpu"), monitor=(val_x, val_y))
+    result = fit(model, train_x, train_y, config, generator, torch.device("cpu"), held_out=(val_x, val_y))
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0] and losses[-1] < 1.5  # chance is ln(10) = 2.30
     assert result.history[-1]["held_out_accuracy"] > 0.6
@@ -135,7 +135,7 @@ def test_held_out_labels_never_reach_the_model(recipe, sample_prepared, tmp_path
 
 
 def test_held_out_curve_is_scored_every_nth_epoch_and_changes_nothing(sample_prepared):
-    """monitor_every only thins the learning curve: the same weights, the same scores where it scores."""
+    """held_out_curve_every only thins the learning curve: the same weights, the same scores where it scores."""
     data = sample_prepared
     train_x, train_y = tensors(data, np.flatnonzero(data.folds >= 3)[:512])
     held_out = tensors(data, np.flatnonzero(data.folds == 0))
@@ -145,8 +145,8 @@ def test_held_out_curve_is_scored_every_nth_epoch_and_changes_nothing(sample_pre
         generator = seed_everything(0)
         models[every] = build_model("lenet", TINY_NETS["lenet"])
         result = fit(
-            models[every], train_x, train_y, config, generator, torch.device("cpu"), monitor=held_out,
-            monitor_every=every, bfloat16=True,
+            models[every], train_x, train_y, config, generator, torch.device("cpu"), held_out=held_out,
+            held_out_curve_every=every, bfloat16=True,
         )  # fmt: skip
         histories[every] = result.history
     scored = {every: [r["epoch"] for r in h if "held_out_accuracy" in r] for every, h in histories.items()}
@@ -169,7 +169,7 @@ def test_early_stopping_restores_the_best_epoch(sample_prepared):
     model = build_model("mlp", TINY_NETS["mlp"])
     result = fit(
         model, train_x, train_y, config, seed_everything(0), torch.device("cpu"), val=(val_x, val_y),
-        monitor=(val_x, val_y), monitor_every=100,
+        held_out=(val_x, val_y), held_out_curve_every=100,
     )  # fmt: skip
     assert "held_out_accuracy" in result.history[-1]  # the curve ends where training stopped early
     best = min(result.history, key=lambda r: r["val_loss"])

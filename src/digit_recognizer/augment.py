@@ -3,11 +3,12 @@ the affine sampling grid, one small upsampling for the elastic displacement, one
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 import torch.nn.functional as F
+
+from digit_recognizer.models.pixels import affine_grid
 
 ELASTIC_POINTS = 5  # the elastic displacement's control points per side: about 7 pixels apart on a 28x28 digit
 
@@ -73,23 +74,3 @@ def elastic_displacement(u: torch.Tensor, pixels: float, height: int, width: int
     field = F.interpolate(points, size=(height, width), mode="bicubic", align_corners=True)
     to_normalised = torch.tensor([2 * pixels / width, 2 * pixels / height], dtype=u.dtype, device=u.device)
     return field.permute(0, 2, 3, 1) * to_normalised
-
-
-def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """F.affine_grid(theta, (N, C, H, W), align_corners=False) as one (N*2, 3) x (3, H*W) product.
-
-    Same grid (to float rounding), several times faster on the CPU, where F.affine_grid took three
-    quarters of the augmentation's time. The grid is returned contiguous: grid_sample reads a strided
-    one at half speed.
-    """
-    n = len(theta)
-    grid = theta.reshape(n * 2, 3) @ _base_grid(height, width, theta.device, theta.dtype).T  # (N*2, H*W)
-    return grid.view(n, 2, height * width).transpose(1, 2).contiguous().view(n, height, width, 2)
-
-
-@functools.cache
-def _base_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(H*W, 3): each output pixel's normalised (x, y, 1), as affine_grid lays them out (align_corners=False)."""
-    identity = torch.eye(2, 3, dtype=dtype, device=device).unsqueeze(0)
-    xy = F.affine_grid(identity, [1, 1, height, width], align_corners=False).reshape(height * width, 2)
-    return torch.cat([xy, torch.ones(height * width, 1, dtype=dtype, device=device)], 1)

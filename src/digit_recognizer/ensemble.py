@@ -17,9 +17,6 @@ The test-set model is then fitted once on all OOF rows.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,75 +27,38 @@ from sklearn.linear_model import LogisticRegression
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
 from digit_recognizer.errors import UserError
+from digit_recognizer.fold_predictions import load_architecture
+from digit_recognizer.metrics import (
+    PROBABILITY_FLOOR,
+    accuracy,
+    accuracy_standard_error,
+    log_loss,
+    log_probabilities,
+    mean_standard_error,
+    row_log_losses,
+)
 from digit_recognizer.params import ENSEMBLE_METHODS
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.submission import write_submission
-from digit_recognizer.training import accuracy, log_loss
-
-
-@dataclass
-class ArchitecturePredictions:
-    name: str
-    oof: np.ndarray  # (N, 10): each training row predicted by the fold model that did not see it
-    test: np.ndarray  # (M, 10): the fold models' test probabilities, averaged
-    fold_accuracy: list[float]
-    fold_log_loss: list[float]
-
-
-def read_local(path: Path) -> bytes:
-    if not path.exists():
-        raise UserError(f"{path} is missing: run `dvc repro train` first")
-    return path.read_bytes()
-
-
-def load_architecture(
-    name: str,
-    folds: np.ndarray,
-    labels: np.ndarray,
-    train_dir: Path = paths.TRAIN,
-    read: Callable[[Path], bytes] = read_local,
-) -> ArchitecturePredictions:
-    """Assemble one architecture's OOF and mean test probabilities from its fold runs.
-
-    read: how to get a file's bytes (this checkout's files by default; `compare` reads other revisions).
-    """
-    n_folds = int(folds.max()) + 1
-    oof = np.full((len(folds), 10), np.nan, dtype=np.float32)
-    tests, fold_acc, fold_loss = [], [], []
-    for fold in range(n_folds):
-        run = paths.train_run_dir(name, fold, train_dir) / "predictions.npz"
-        with np.load(io.BytesIO(read(run))) as saved:
-            index, fold_oof = saved["oof_index"], saved["oof"]
-            if not np.array_equal(index, np.flatnonzero(folds == fold)):
-                raise UserError(f"{run} was trained on other folds than data/prepared/folds.npy: re-run train")
-            oof[index] = fold_oof
-            tests.append(saved["test"])
-        fold_acc.append(accuracy(fold_oof, labels[index]))
-        fold_loss.append(log_loss(fold_oof, labels[index]))
-    return ArchitecturePredictions(name, oof, np.mean(tests, axis=0), fold_acc, fold_loss)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature T minimising the log-loss of softmax(log(p) / T): T < 1 sharpens, T > 1 softens."""
-    logits = _log_probabilities(probabilities)
+    logits = log_probabilities(probabilities)
     result = minimize_scalar(
         lambda t: log_loss(softmax(logits / t, axis=-1), labels), bounds=(0.05, 20), method="bounded"
     )
     return float(result.x)
 
 
-def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1))
-
-
 def log_linear_pool(weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     """softmax(sum_a weights[a] * log probabilities[a]): (A,) weights, (A, N, 10) -> (N, 10) probabilities."""
-    return softmax(np.tensordot(weights, _log_probabilities(probabilities), axes=1), axis=-1)
+    return softmax(np.tensordot(weights, log_probabilities(probabilities), axes=1), axis=-1)
 
 
 def fit_log_linear_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Weights (A,) >= 0 minimising the log-loss of `log_linear_pool(weights, oofs)`; oofs is (A, N, 10)."""
-    log_probs = _log_probabilities(oofs)
+    log_probs = log_probabilities(oofs)
     true_class = np.eye(oofs.shape[-1])[labels]  # (N, 10) one-hot
 
     def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -122,7 +82,7 @@ def fit_weights(oofs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     picked = oofs[:, np.arange(len(labels)), labels].T.astype(np.float64)  # (N, A): prob of the true class
 
     def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
-        p = np.clip(picked @ w, 1e-15, None)
+        p = np.clip(picked @ w, PROBABILITY_FLOOR, None)
         return -np.log(p).mean(), -(picked / p[:, None]).mean(0)
 
     result = minimize(
@@ -203,13 +163,13 @@ class Combiner:
     def _calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         if self.temperatures is None:
             return probabilities
-        logits = _log_probabilities(probabilities)  # (A, N, 10), one temperature per architecture
+        logits = log_probabilities(probabilities)  # (A, N, 10), one temperature per architecture
         return softmax(logits / self.temperatures[:, None, None], axis=-1)
 
 
 def _stack_features(probabilities: np.ndarray) -> np.ndarray:
     """(A, N, 10) -> (N, A*10) log-probabilities, the meta-model's inputs."""
-    return np.log(np.clip(probabilities, 1e-7, 1)).transpose(1, 0, 2).reshape(probabilities.shape[1], -1)
+    return log_probabilities(probabilities).transpose(1, 0, 2).reshape(probabilities.shape[1], -1)
 
 
 def nested_oof(combiner_args: dict, oofs: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -275,22 +235,16 @@ def run_ensemble(
 def _scores(oof, labels, folds, test_probs, test_labels) -> dict:
     """CV accuracy and log-loss with their standard errors over rows (the noise band `dvc exp show` shows)."""
     fold_acc = {str(f): round(accuracy(oof[folds == f], labels[folds == f]), 6) for f in np.unique(folds)}
-    row_losses = -np.log(np.clip(oof[np.arange(len(labels)), labels].astype(np.float64), 1e-15, 1.0))
+    row_losses = row_log_losses(oof, labels)
     scores = {
         "cv_accuracy": round(accuracy(oof, labels), 6),
         "cv_accuracy_se": round(accuracy_standard_error(oof, labels), 6),
         "cv_accuracy_std": round(float(np.std(list(fold_acc.values()))), 6),
         "cv_log_loss": round(float(row_losses.mean()), 6),
-        "cv_log_loss_se": round(float(row_losses.std(ddof=1) / np.sqrt(len(labels))), 6),
+        "cv_log_loss_se": round(mean_standard_error(row_losses), 6),
         "fold_accuracy": fold_acc,
     }
     if test_labels is not None:  # the embedded sample keeps its answer key: score as the leaderboard would
         scores["sample_leaderboard_accuracy"] = round(accuracy(test_probs, test_labels), 6)
         scores["sample_leaderboard_accuracy_se"] = round(accuracy_standard_error(test_probs, test_labels), 6)
     return scores
-
-
-def accuracy_standard_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """sqrt(p (1 - p) / N): the binomial standard error of an accuracy p measured on N rows."""
-    p = accuracy(probabilities, labels)
-    return float(np.sqrt(p * (1 - p) / len(labels)))

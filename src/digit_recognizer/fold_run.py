@@ -27,18 +27,12 @@ import torch
 from digit_recognizer.atomic import atomic_dir
 from digit_recognizer.device import FLOAT32, Precision, cpu_capability
 from digit_recognizer.errors import UserError
+from digit_recognizer.metrics import accuracy, log_loss
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
 from digit_recognizer.predict import autocast, predict
 from digit_recognizer.prepare import Prepared
-from digit_recognizer.training import (
-    accuracy,
-    count_parameters,
-    fit,
-    log_loss,
-    seed_everything,
-    stratified_holdout,
-)
+from digit_recognizer.training import count_parameters, fit, seed_everything, stratified_holdout
 
 
 def train_fold(
@@ -102,8 +96,8 @@ def train_fold(
                 generator,
                 device,
                 val=rows(val_rows) if len(val_rows) else None,
-                monitor=rows(held_out),
-                monitor_every=held_out_curve_every,
+                held_out=rows(held_out),
+                held_out_curve_every=held_out_curve_every,
                 log=log_epoch,
                 desc=f"{arch}-{fold}",
                 bfloat16=precision.bfloat16,

@@ -7,7 +7,7 @@ This module imports no torch, so the download and prepare stages stay quick to s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -83,7 +83,6 @@ class FitConfig:
 
 
 _FIT_CONFIG = TypeAdapter(FitConfig)
-FIT_KEYS = tuple(f.name for f in fields(FitConfig))
 
 
 def recipe_from_params(name: str, section: dict[str, Any]) -> tuple[dict[str, Any], FitConfig]:

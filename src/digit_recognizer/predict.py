@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+from digit_recognizer.models.pixels import MNIST_MEAN, MNIST_STD
 
 
 def to_model_input(images: torch.Tensor) -> torch.Tensor:

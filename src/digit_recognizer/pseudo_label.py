@@ -5,9 +5,8 @@ test probabilities label the test digits they are confident about, and only fold
 learns from those labels. So no label it learns, given or guessed, came from a model that saw fold k's
 labels, and its score on fold k stays an honest CV figure. The teachers are averaged with equal weights:
 the ensemble's fitted weights read the other folds' OOF predictions, which come from models that did train
-on fold k.
-
-labels.npz holds, for each fold k: fold<k>_index (test rows), fold<k>_label, fold<k>_confidence.
+on fold k. Each `train_pseudo@<arch>-<k>` stage picks its own fold's labels: a few milliseconds, and no
+stage of its own to re-run while the second round is off.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import atomic_path, write_json
 
 
 @dataclass
@@ -43,35 +41,16 @@ def pick_confident(probabilities: np.ndarray, threshold: float) -> FoldPseudoLab
     return FoldPseudoLabels(index, probabilities[index].argmax(1), confidence[index].astype(np.float32))
 
 
-def make_pseudo_labels(
-    teachers: list[str], n_folds: int, threshold: float, train_dir: Path = paths.TRAIN
-) -> list[FoldPseudoLabels]:
-    return [pick_confident(teachers_test_probabilities(teachers, k, train_dir), threshold) for k in range(n_folds)]
+def fold_pseudo_labels(
+    teachers: list[str], fold: int, threshold: float, train_dir: Path = paths.TRAIN
+) -> FoldPseudoLabels:
+    """The test digits that fold `fold`'s teachers agree on with at least `threshold` mean probability."""
+    return pick_confident(teachers_test_probabilities(teachers, fold, train_dir), threshold)
 
 
-def save_pseudo_labels(per_fold: list[FoldPseudoLabels], path: Path = paths.PSEUDO_LABELS) -> None:
-    arrays = {}
-    for fold, picked in enumerate(per_fold):
-        arrays |= {f"fold{fold}_{key}": value for key, value in vars(picked).items()}
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def load_fold_pseudo_labels(fold: int, path: Path = paths.PSEUDO_LABELS) -> FoldPseudoLabels:
-    with np.load(path) as saved:
-        return FoldPseudoLabels(*(saved[f"fold{fold}_{key}"] for key in ("index", "label", "confidence")))
-
-
-def summarize(per_fold: list[FoldPseudoLabels], n_test: int, test_labels: np.ndarray | None) -> dict:
-    """How many test digits each fold gets, and (where an answer key exists: the sample) how many are right."""
-    summary: dict = {"test_rows": n_test, "folds": {}}
-    for fold, picked in enumerate(per_fold):
-        entry = {"rows": len(picked.index), "share": round(len(picked.index) / max(n_test, 1), 4)}
-        if test_labels is not None and len(picked.index):
-            entry["accuracy"] = round(float((test_labels[picked.index] == picked.label).mean()), 6)
-        summary["folds"][str(fold)] = entry
-    return summary
-
-
-def write_summary(summary: dict, path: Path = paths.PSEUDO_SUMMARY) -> None:
-    write_json(path, summary)
+def describe(picked: FoldPseudoLabels, n_test: int, test_labels: np.ndarray | None) -> str:
+    """'1,930 of 2,000 test digits pseudo-labelled', and how many are right where an answer key exists (the sample)."""
+    line = f"{len(picked.index):,} of {n_test:,} test digits pseudo-labelled"
+    if test_labels is not None and len(picked.index):
+        line += f", {(test_labels[picked.index] == picked.label).mean():.2%} right (the sample's answer key)"
+    return line

@@ -24,7 +24,7 @@ import pandas as pd
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.ensemble import load_architecture
+from digit_recognizer.fold_predictions import load_architecture
 from digit_recognizer.prepare import load_prepared
 
 CURVE_SPLITS = ("train", "val", "held_out")

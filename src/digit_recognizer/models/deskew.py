@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digit_recognizer.augment import affine_grid
-from digit_recognizer.predict import MNIST_MEAN, MNIST_STD
+from digit_recognizer.models.pixels import MNIST_MEAN, MNIST_STD, affine_grid
 
 
 class Deskew(nn.Module):
