@@ -4,13 +4,12 @@ the images/s of a `cnn` training step in that precision.
 
 python benchmarks/machine_speed.py
 
-This host's speed drifts (the bf16 matmul has measured 400 and 740-844 GFLOP/s on different days), so a
-timing means little without these figures from the same run. The matmul alone does not follow the
-pipeline's speed (BENCHMARKS.md: the fastest matmul measured beside one of the slowest runs), so the kind of
-work the pipeline spends most of its time on is timed too: the cnn network with fixed widths (not
+A host's speed drifts by the hour, so a timing means little without these figures from the same run. The
+matmul alone does not follow the pipeline's speed closely, so the kind of work the pipeline spends most of
+its time on is timed too: the cnn network with fixed widths (not
 params.yaml's, so that the figure means the same at every commit), batch 128, channels-last, Adam, no
 augmentation, in the precision `train.precision: auto` picks here. On a CPU without native bfloat16 the
-bfloat16 matmul is emulated, several times slower than float32.
+bfloat16 matmul is emulated, tens of times slower than float32 (and timed on smaller matrices).
 """
 
 from __future__ import annotations
@@ -102,7 +101,7 @@ def describe() -> str:
         f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16 {cpu_has_native_bfloat16()}, so precision "
         f"{precision.name}), {available_cores()} cores, torch {torch.__version__}: "
         f"matmul 2048 float32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
-        f"bfloat16 (size {bfloat16_size}) {matmul_gflops(torch.bfloat16, bfloat16_size):.0f} GFLOP/s; cnn training step ({precision.name}, batch 128) "
+        f"bfloat16 (size {bfloat16_size}) {matmul_gflops(torch.bfloat16, bfloat16_size):.3g} GFLOP/s; cnn training step ({precision.name}, batch 128) "
         f"{cnn_step_images_per_second(precision.bfloat16):,.0f} img/s"
     )
 

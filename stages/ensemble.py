@@ -20,7 +20,7 @@ def main() -> None:
         print(
             f"ensemble: {-gain:.2%} below the best single architecture. Its weights are fitted on other folds' rows "
             "and scored on these; with few training rows (the embedded sample has 3,000) they carry over poorly and "
-            "one model alone can do better. On more data the ensemble gains (README: Experiments)."
+            "one model alone can do better. On more data the ensemble gains (BENCHMARKS.md)."
         )
 
 

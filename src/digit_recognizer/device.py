@@ -150,7 +150,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves big blocks with mmap and returns freed ones, so every training step page-faults
     its activations in afresh: lenet at batch 256 took ~1,700 page faults a step, lstm at batch 256 ~5,400,
-    half its time (benchmarks/page_faults.py). The process then holds its peak memory until it exits, as a
+    half its time (measured with getrusage page-fault counts). The process then holds its peak memory until it exits, as a
     train stage soon does. This needs no other allocator (jemalloc, tcmalloc) and no LD_PRELOAD, which
     would have to be set before the process starts. Elsewhere than glibc on Linux this does nothing.
     """

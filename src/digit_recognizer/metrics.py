@@ -4,7 +4,6 @@ errors, and McNemar's test for two predictors on the same rows."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binomtest
 
 # Every logarithm of a probability in the project clips at this floor: a float32 softmax can round a
 # confident model's other classes to 0, and log(0) would make one row's loss infinite.
@@ -44,6 +43,8 @@ def mean_standard_error(values: np.ndarray) -> float:
 def mcnemar_exact(fixes: int, breaks: int) -> float:
     """McNemar's exact test: two-sided binomial test of the discordant rows (B right and A wrong, and the
     reverse) against p = 1/2. This is what statsmodels' `mcnemar(table, exact=True)` computes."""
+    from scipy.stats import binomtest  # here: scipy.stats takes ~0.9 s to import, and only `compare` needs it
+
     if fixes + breaks == 0:
         return 1.0
     return float(binomtest(fixes, fixes + breaks, 0.5).pvalue)
