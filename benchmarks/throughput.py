@@ -14,6 +14,7 @@ model trains in it), the cost of each epoch that `train.held_out_curve_every` sc
     python benchmarks/throughput.py [--prepared data/prepared] [--images 8192] [--rounds 3] [--device auto]
                                     [--precision auto|float32|bfloat16]
     python benchmarks/throughput.py --profile cnn    # instead: where one epoch of the trainer's time goes, by op
+    python benchmarks/throughput.py --batch-size 256 --contiguous   # the trainer with another batch or memory layout
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from digit_recognizer.params import FitConfig, load_params, recipe_from_params
 from digit_recognizer.predict import normalize, predict_logits, to_model_input
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.training import OPTIMIZERS, fit, seed_everything
+
+MEMORY_FORMAT = torch.channels_last  # as fold_run.train_fold lays out every model; --contiguous changes it
 
 
 def tutorial_loop(
@@ -73,7 +76,7 @@ def project_trainer(
 ) -> Callable[[], float]:  # fmt: skip
     """One epoch of the project's `fit` per call; returns its images/s."""
     generator = seed_everything(0)
-    model = build_model(arch, net).to(memory_format=torch.channels_last)
+    model = build_model(arch, net).to(memory_format=MEMORY_FORMAT)
     one_epoch = dataclasses.replace(config, epochs=1, patience=0, restore_best=False)
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
     val = (x[:256], y[:256])  # as in the pipeline, one scored split after the epoch
@@ -85,7 +88,7 @@ def held_out_scoring(
     bfloat16: bool,
 ) -> Callable[[], float]:  # fmt: skip
     """Scoring the images as `fit` scores the held-out fold for the learning curves; returns its images/s."""
-    model = build_model(arch, net).to(memory_format=torch.channels_last).to(device)
+    model = build_model(arch, net).to(memory_format=MEMORY_FORMAT).to(device)
     x = torch.from_numpy(images).to(device)
 
     def one_pass() -> float:
@@ -134,7 +137,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
     parser.add_argument("--profile", metavar="ARCH", help="profile one epoch of the trainer on ARCH (torch.profiler)")
     parser.add_argument("--precision", help="auto, float32 or bfloat16 (default: params.yaml's train.precision)")
+    parser.add_argument("--batch-size", type=int, help="the trainer's batch size (default: each recipe's)")
+    parser.add_argument("--contiguous", action="store_true", help="the trainer's models in NCHW, not channels-last")
     args = parser.parse_args()
+    global MEMORY_FORMAT
+    if args.contiguous:
+        MEMORY_FORMAT = torch.contiguous_format
     keep_freed_memory()  # as stages/train.py does; the tutorial loop's speed does not change with it
     threads = configure_threads(0)
     device = select_device(args.device)
@@ -157,6 +165,8 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for arch in params["architectures"]:
         net, config = recipe_from_params(arch, params["models"][arch])
+        if args.batch_size:
+            config = dataclasses.replace(config, batch_size=args.batch_size)
         loops = [
             tutorial_loop(arch, net, config, images, labels, device),
             project_trainer(arch, net, config, images, labels, device, precision.bfloat16),

@@ -18,6 +18,32 @@ SHARED_MINI = REPO.parent / "shared" / "data" / "digit-recognizer-mini.zip"
 # makes oneDNN report no native bfloat16 on any x86 host, and changes nothing on a host that has none.
 AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
+# Each architecture's network at a size that trains in seconds on 2 cores (the `net` kwargs of build_model).
+TINY_NETS = {
+    "lstm": {"hidden": 32},
+    "lenet": {"channels": [4, 8], "hidden": [32, 16]},
+    "cnn3": {"channels": [8, 8, 16], "hidden": 32},
+    "mlp": {"hidden": [64, 32, 32, 16]},
+    "cnn": {"channels": [8, 16], "dense": 32, "dropout": 0.1},
+}
+
+
+# The pipeline's params.yaml `models` sections at a size whose whole `dvc repro` takes about a minute.
+TINY_MODELS = {
+    "lstm": {"net": {"hidden": 24}, "epochs": 1, "lr": 0.01},
+    "lenet": {"net": {"channels": [4, 8], "hidden": [32, 16]}, "epochs": 1, "lr": 0.003},
+    "cnn3": {"net": {"channels": [4, 8, 8], "hidden": 16, "deskew": True}, "epochs": 1, "lr": 0.003},
+    "mlp": {"net": {"hidden": [32, 32, 16, 16]}, "epochs": 1, "lr": 0.003},
+    "cnn": {
+        "net": {"channels": [4, 8], "dense": 16, "dropout": 0.1},
+        "epochs": 2,
+        "lr": 0.003,
+        "val_fraction": 0.2,
+        "patience": 1,
+        "restore_best": True,  # the inner validation split, end to end
+    },
+}
+
 
 @pytest.fixture(scope="session")
 def sample_raw(tmp_path_factory) -> Path:

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,24 +20,9 @@ import yaml
 
 from digit_recognizer.prepare import read_submission
 
-from .conftest import AVX2_ONLY, REPO
+from .conftest import AVX2_ONLY, REPO, TINY_MODELS
 
 pytestmark = pytest.mark.slow
-
-TINY_MODELS = {
-    "lstm": {"net": {"hidden": 24}, "epochs": 1, "lr": 0.01},
-    "lenet": {"net": {"channels": [4, 8], "hidden": [32, 16]}, "epochs": 1, "lr": 0.003},
-    "cnn3": {"net": {"channels": [4, 8, 8], "hidden": 16, "deskew": True}, "epochs": 1, "lr": 0.003},
-    "mlp": {"net": {"hidden": [32, 32, 16, 16]}, "epochs": 1, "lr": 0.003},
-    "cnn": {
-        "net": {"channels": [4, 8], "dense": 16, "dropout": 0.1},
-        "epochs": 2,
-        "lr": 0.003,
-        "val_fraction": 0.2,
-        "patience": 1,
-        "restore_best": True,  # the inner validation split, end to end
-    },
-}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -368,6 +354,8 @@ PROBE = """<script>
       charts: document.querySelectorAll(".vega-embed svg.marks, .vega-embed canvas.marks").length,
       images: images.length,
       broken_images: images.filter((img) => !img.complete || img.naturalWidth === 0).map((img) => img.src),
+      page_width: document.documentElement.scrollWidth,  // wider than the window: a horizontal scrollbar
+      chart_inputs: document.querySelectorAll(".vega-embed input").length,  // e.g. an unlabelled checkbox
     });
     document.body.appendChild(probe);
   }, 3000);
@@ -391,23 +379,21 @@ def test_dvc_plots_page_renders_with_no_network(project, tmp_path):
     before, _, after = index.read_text().rpartition("</body>")  # the last one: the inlined bundle quotes the tag
     index.write_text(before + PROBE + "</body>" + after)
     page = index.as_uri()
+    flags = [*CHROMIUM_FLAGS, *NO_NETWORK, "--allow-file-access-from-files", "--virtual-time-budget=20000"]
     dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, *NO_NETWORK, "--allow-file-access-from-files", "--virtual-time-budget=20000",
-         "--dump-dom", page],
-        capture_output=True, text=True, timeout=120,
-    ).stdout  # fmt: skip
+        [browser, *flags, "--window-size=1200,900", "--dump-dom", page], capture_output=True, text=True, timeout=120
+    ).stdout
     probe = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)))
     assert probe["errors"] == []
     assert probe["charts"] == 5 and probe["images"] == 4 and probe["broken_images"] == []
-    screenshot = tmp_path / "report.png"
-    subprocess.run(
-        [browser, *CHROMIUM_FLAGS, *NO_NETWORK, "--allow-file-access-from-files", "--virtual-time-budget=20000",
-         "--hide-scrollbars", "--window-size=1400,4200", f"--screenshot={screenshot}", page],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )  # fmt: skip
-    assert screenshot.stat().st_size > 50_000  # a page of charts and digits, not a blank one
+    assert probe["page_width"] <= 1200 and probe["chart_inputs"] == 0  # fits a laptop's window, no stray controls
+    for width, height in ((1200, 4200), (390, 6000)):  # a laptop's window and a phone's
+        screenshot = tmp_path / f"report-{width}.png"
+        subprocess.run(
+            [browser, *flags, f"--window-size={width},{height}", f"--screenshot={screenshot}", page],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+        assert screenshot.stat().st_size > 50_000  # a page of charts and digits, not a blank one
 
 
 def test_pseudo_labelling_adds_second_round_members_without_retraining_the_first(project):
@@ -502,3 +488,49 @@ def test_a_teammate_reproduces_from_the_run_cache_with_no_training(project, tmp_
 
     assert hashlib.md5((teammate / submission["path"]).read_bytes()).hexdigest() == submission["md5"]
     assert "team" not in (teammate / ".dvc" / "config").read_text()  # the remote lives in config.local
+
+
+def readme_loop() -> list[str]:
+    """The commands of the README's experiment loop, as printed there (comments dropped)."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("The loop, from a finished `dvc repro`", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readmes_loop_from_a_clone_whose_lock_was_made_elsewhere(project, tmp_path):
+    clone = tmp_path / "clone"
+    run("git", "clone", "-q", str(project), str(clone), cwd=tmp_path)
+    run("dvc", "cache", "dir", "--local", str(project / ".dvc" / "cache"), cwd=clone)  # runs restore, not retrain
+    # the committed dvc.lock as another machine would have written it: outputs this machine never produces
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    for name, stage in lock["stages"].items():
+        for out in stage.get("outs", []) if name.startswith("train@") else []:
+            out["md5"] = "0" * 32 + (".dir" if out["md5"].endswith(".dir") else "")
+    (clone / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    run("git", "commit", "-qam", "dvc.lock from another machine", cwd=clone)
+    run("dvc", "repro", cwd=clone)  # the README's first command
+    first_run = json.loads((clone / "data" / "metrics.json").read_text())
+    failed = subprocess.run(
+        ["digit-recognizer", "compare", "HEAD", "workspace"], cwd=clone, capture_output=True, text=True
+    )
+    assert failed.returncode == 1 and "dvc exp save -n baseline" in failed.stderr and "Error)" not in failed.stderr
+
+    outputs = {}
+    for line in readme_loop():
+        outputs[line] = run(*shlex.split(line), cwd=clone)
+    (exp_run,) = [line for line in outputs if line.startswith("dvc exp run")]
+    assert re.findall(r"Running stage '([^']+)'", outputs[exp_run]) == [
+        "train@lenet-0", "train@lenet-1", "ensemble", "report"
+    ]  # fmt: skip
+    compared = parse_comparison(outputs["digit-recognizer compare baseline lenet-2"])
+    assert compared["lenet"]["fixes"] + compared["lenet"]["breaks"] > 0
+    assert all(compared[name]["verdict"] == "identical" for name in ("lstm", "cnn3", "mlp", "cnn"))
+    (shown,) = [out for line, out in outputs.items() if line.startswith("dvc exp show")]
+    assert "baseline" in shown and "lenet-2" in shown and max(len(line) for line in shown.splitlines()) <= 80
+    # after `dvc exp apply baseline`: nothing to re-run, and the scores are the first run's again
+    assert json.loads(run("dvc", "status", "--json", cwd=clone)) == {}
+    scores = {
+        line.split()[0]: line.split()[1] for line in run("digit-recognizer", "scores", cwd=clone).splitlines()[1:]
+    }
+    assert scores == {name: f"{first_run[name]['cv_accuracy']:.3%}" for name in [*TINY_MODELS, "ensemble"]}
+    assert scores["lenet"] != outputs["digit-recognizer scores"].split("lenet")[1].split()[0]  # lenet-2's, before

@@ -18,8 +18,7 @@ from digit_recognizer.pseudo_label import (
     teachers_test_probabilities,
 )
 
-from .conftest import subset
-from .test_training import TINY_NETS
+from .conftest import TINY_NETS, subset
 
 TEACHERS = ["cnn", "mlp"]
 CONFIG = FitConfig(epochs=2, batch_size=64, lr=3e-3, rotate=10)

@@ -332,8 +332,8 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
     digits, labels = sample_test_digits(sample_prepared)
     strokes_file = tmp_path / "strokes.json"
     strokes_file.write_text(json.dumps([strokes_of(d) for d in digits]))
-    screenshot = REPO / "docs" / "serve.png" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "serve.png"
-    screenshot.parent.mkdir(exist_ok=True)
+    # UPDATE_SCREENSHOTS=1 re-takes docs/serve-1200.png and docs/serve-390.png (a laptop's window, a phone's)
+    prefix = (REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path) / "serve"
     with running_server(predictor) as url:
         result = subprocess.run(
             [
@@ -341,7 +341,7 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
                 str(REPO / "tests" / "browser" / "draw_digits.mjs"),
                 url + "/",
                 str(strokes_file),
-                str(screenshot),
+                str(prefix),
             ],
             capture_output=True,
             text=True,
@@ -353,7 +353,10 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
     assert outcome["errors"] == []
     correct = sum(r == label for r, label in zip(outcome["read"], labels, strict=True))
     assert correct >= 9, f"read {outcome['read']}, truth {labels.tolist()}"
-    assert screenshot.stat().st_size > 20_000
+    assert outcome["emptyHeadings"] == 0  # no "ensemble" heading before anything is drawn
+    assert outcome["fits"] == {"1200": True, "390": True}  # no horizontal scrollbar on a laptop or a phone
+    for width in (1200, 390):
+        assert Path(f"{prefix}-{width}.png").stat().st_size > 20_000
 
 
 def test_api_docs_page_renders_with_no_network(predictor):

@@ -22,15 +22,7 @@ from digit_recognizer.params import FitConfig
 from digit_recognizer.predict import predict
 from digit_recognizer.training import fit, seed_everything, stratified_holdout
 
-from .conftest import AVX2_ONLY, subset
-
-TINY_NETS = {
-    "lstm": {"hidden": 32},
-    "lenet": {"channels": [4, 8], "hidden": [32, 16]},
-    "cnn3": {"channels": [8, 8, 16], "hidden": 32},
-    "mlp": {"hidden": [64, 32, 32, 16]},
-    "cnn": {"channels": [8, 16], "dense": 32, "dropout": 0.1},
-}
+from .conftest import AVX2_ONLY, TINY_NETS, subset
 
 
 def tensors(data, rows):
