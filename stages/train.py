@@ -7,7 +7,6 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 import argparse
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import write_json
 from digit_recognizer.device import (
     choose_precision,
     configure_determinism,
@@ -19,6 +18,7 @@ from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.pseudo_label import describe, fold_pseudo_labels
+from digit_recognizer.scores import record_timing
 
 
 def main() -> None:
@@ -58,7 +58,7 @@ def main() -> None:
         held_out_curve_every=shared["held_out_curve_every"],
         precision=precision,
     )
-    write_json(paths.timing_file(name, args.fold), timing)
+    record_timing(paths.timing_file(name, args.fold), timing, paths.train_run_dir(name, args.fold))
     print(
         f"train {name}-{args.fold}: held-out accuracy {metrics['accuracy']:.4%}, "
         f"{timing['train_seconds']:.0f} s, {timing['images_per_second']:,.0f} img/s",

@@ -78,6 +78,21 @@ def test_unreadable_files_are_named(sample_raw, tmp_path, monkeypatch):
         download(str(sample_raw), tmp_path / "raw")
 
 
+def test_a_folder_that_cannot_be_looked_into_is_named(sample_raw, tmp_path, monkeypatch):
+    """A folder without search permission: looking at its files raises PermissionError (root is never refused)."""
+    real_stat = Path.stat
+
+    def refuse_inside(path, *args, **kwargs):
+        if path.parent == sample_raw:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", refuse_inside)
+    with pytest.raises(UserError, match=r"train\.csv: cannot be read \(Permission denied\)"):
+        download(str(sample_raw), tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
 def test_errors_in_a_users_zip_name_the_zip(sample_raw, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(sample_raw, bad)
@@ -198,8 +213,10 @@ def test_kaggle_unreachable_suggests_a_manual_download(kaggle_env, tmp_path, mon
     with KaggleStandIn() as server:
         closed_url = server.url  # the stand-in is gone after this block: nothing listens there
     point_kaggle_client_at(closed_url, monkeypatch)
-    with pytest.raises(UserError, match=r"could not reach Kaggle .*no network"):
-        download("kaggle", tmp_path / "raw")
+    with pytest.raises(UserError, match=r"could not reach Kaggle .*no network") as raised:
+        download("auto", tmp_path / "raw")
+    message = str(raised.value)
+    assert "set data.source to sample" in message and "Kaggle credentials found in KAGGLE_USERNAME" in message
 
 
 def test_download_stage_copies_shared_layout(sample_raw, tmp_path):

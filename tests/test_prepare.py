@@ -96,7 +96,17 @@ MALFORMED = {
     "submission too short": (
         "sample_submission.csv",
         lambda lines: lines[:-1],
-        ["sample_submission.csv", "999 rows, expected 1000"],
+        ["sample_submission.csv", "999 rows, expected 1000", "disagree in length"],
+    ),
+    "submission longer than test": (
+        "sample_submission.csv",
+        lambda lines: [*lines, "1001,0"],
+        ["sample_submission.csv", "1001 rows, expected 1000", "test.csv", "disagree in length"],
+    ),
+    "submission id zero": (
+        "sample_submission.csv",
+        set_cell(5, 0, "0"),
+        ["sample_submission.csv, line 6, column ImageId", "ImageId 0 should be 5"],
     ),
     "submission label not a digit": (
         "sample_submission.csv",
@@ -204,12 +214,12 @@ def test_byte_order_mark_and_windows_header_bytes(raw_copy):
     test = raw_copy / "test.csv"
     original = test.read_bytes()
     test.write_bytes(original.replace(b"pixel7,", b"pixel\xe97,", 1))
-    with pytest.raises(CsvError, match=r"test\.csv, line 1: is not UTF-8 text \(byte 0xe9\)"):
+    with pytest.raises(CsvError, match=r"test\.csv, line 1, column pixel7: is not UTF-8 text \(byte 0xe9\)"):
         load_competition(raw_copy)
     lines = original.split(b"\n")
-    lines[10] = lines[10].replace(b",0,", b",0\x9c,", 1)  # a Windows-1252 byte in a cell
+    lines[10] = b"0,0,0,0,0\x9c," + lines[10].split(b",", 5)[5]  # a Windows-1252 byte in a cell
     test.write_bytes(b"\n".join(lines))
-    with pytest.raises(CsvError, match=r"test\.csv, line 11: is not UTF-8 text \(byte 0x9c\)"):
+    with pytest.raises(CsvError, match=r"test\.csv, line 11, column pixel4: is not UTF-8 text \(byte 0x9c\)"):
         load_competition(raw_copy)
 
 
@@ -219,4 +229,24 @@ def test_a_zip_saved_as_train_csv(raw_copy):
     with zipfile.ZipFile(raw_copy / "train.csv", "w") as zf:
         zf.writestr("train.csv", "label\n")
     with pytest.raises(CsvError, match=r"train\.csv: is a zip archive, not a CSV"):
+        load_competition(raw_copy)
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n"], ids=["old Mac (CR only)", "Windows (CRLF)"])
+def test_other_line_endings_are_valid_and_errors_still_name_the_line(raw_copy, ending):
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "answers.csv"):
+        path = raw_copy / name
+        path.write_bytes(path.read_bytes().replace(b"\n", ending))
+    competition = load_competition(raw_copy)
+    assert len(competition.train_labels) == 4000 and len(competition.test_images) == 1000
+    train = raw_copy / "train.csv"
+    lines = train.read_bytes().split(ending)
+    lines[6] = b"12," + lines[6].split(b",", 1)[1]  # line 7: label 12
+    lines[9] = lines[9].replace(b",0,", b",x,", 1)  # line 10: not an integer (the slow scan finds the first)
+    train.write_bytes(ending.join(lines))
+    with pytest.raises(CsvError, match=r"train\.csv, line 7, column label: value 12 is outside 0\.\.9"):
+        load_competition(raw_copy)
+    lines[6] = lines[5]
+    train.write_bytes(ending.join(lines))
+    with pytest.raises(CsvError, match=r"train\.csv, line 10, column pixel\d+: 'x' is not an integer"):
         load_competition(raw_copy)

@@ -31,6 +31,7 @@ from digit_recognizer.preprocess import NoInk, to_mnist
 from digit_recognizer.server import LIMITS, Limits, create_app, uvicorn_config
 
 from .conftest import REPO
+from .junk_pictures import flag_pictures, junk_corpus, real_photos
 
 BROWSER_MODULES = REPO / "tests" / ".browser" / "node_modules"
 
@@ -379,3 +380,53 @@ def test_api_docs_page_renders_with_no_network(predictor):
             capture_output=True, text=True, timeout=120,
         ).stdout  # fmt: skip
     assert "opblock" in dom and "/api/predict" in dom  # the operations were drawn from /openapi.json
+
+
+def test_predict_reads_every_file_and_names_the_ones_it_cannot(project, predictor, sample_prepared, tmp_path, capsys):
+    digits, labels = sample_test_digits(sample_prepared, 50)
+    threes = [d for d, label in zip(digits, labels, strict=True) if label == 3]
+    three = next(d for d in threes if predictor.predict(d[None]).ensemble[0].argmax() == 3)
+    Image.fromarray(BLANK).save(tmp_path / "blank.png")
+    Image.fromarray(as_photo(three, 5, (10, 10), True)).save(tmp_path / "three.png")
+    (tmp_path / "notes.png").write_text("not a picture")
+    names = ("blank.png", "missing.png", "three.png", "notes.png")
+    assert cli_main(["predict", "--project", str(project), *(str(tmp_path / n) for n in names)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith(f"{tmp_path / 'three.png'}: 3 (") and len(out.splitlines()) == 1
+    blank, missing, notes = err.splitlines()
+    assert blank == f"error: {tmp_path / 'blank.png'}: no ink found: the picture is blank (one grey level)"
+    assert missing == f"error: {tmp_path / 'missing.png'}: cannot be read (No such file or directory)"
+    assert notes.startswith(f"error: {tmp_path / 'notes.png'}: not a PNG")
+
+
+ISSUE_JUNK = ("one grey pixel", "gaussian noise", "noisy gradient photo")
+
+
+def test_the_issues_junk_is_flagged_by_predict_and_the_api(project, client, sample_prepared, tmp_path, capsys):
+    corpus = junk_corpus()
+    files = [tmp_path / f"{name.replace(' ', '-')}.png" for name in ISSUE_JUNK]
+    for name, path in zip(ISSUE_JUNK, files, strict=True):
+        Image.fromarray(corpus[name]).save(path)
+    assert cli_main(["predict", "--project", str(project), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all("  [warning: " in line for line in lines)
+    for name in ISSUE_JUNK:
+        response = client.post("/api/predict", **image_request(png_bytes(corpus[name])))
+        assert response.status_code == 200 and len(response.json()["warnings"]) == 1, name
+    digits, _ = sample_test_digits(sample_prepared)
+    for digit in digits:  # real digits: no warning, as a photo or as pixels
+        assert client.post("/api/predict", **image_request(png_bytes(255 - digit))).json()["warnings"] == []
+        assert client.post("/api/predict", json={"pixels": digit.tolist()}).json()["warnings"] == []
+
+
+def test_junk_corpus_detection_and_false_alarms_on_real_digits(sample_prepared):
+    """The figures in BENCHMARKS.md (benchmarks/ood.py prints them for all 5,000 sample digits)."""
+    junk = junk_corpus()
+    flags = dict(zip(junk, flag_pictures(list(junk.values())), strict=True))
+    must = [n for n in junk if n.startswith(("one ", "gaussian", "light gaussian", "dark gaussian", "noisy"))]
+    assert len(must) == 9 and all(flags[n] for n in must)
+    assert flags["filled rectangle"] and flags["checkerboard"]
+    assert sum(bool(f) for f in flags.values()) >= 11
+    real = sample_prepared.train_images[:400]
+    assert not any(flag_pictures(list(real))), "a real digit, as pixels, was flagged"
+    assert not any(flag_pictures(real_photos(real))), "a photographed real digit was flagged"

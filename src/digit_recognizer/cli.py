@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from digit_recognizer import paths
+import numpy as np
+
+from digit_recognizer import __version__, paths
 from digit_recognizer.errors import UserError
 
 PROJECT_HELP = "the project folder (default: the one around the current folder, found as git finds its own)"
@@ -14,21 +16,28 @@ PROJECT_HELP = "the project folder (default: the one around the current folder, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="digit-recognizer", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     submit = commands.add_parser("submit", help="validate a submission file and send it to Kaggle")
-    submit.add_argument("file", nargs="?", type=Path, default=paths.SUBMISSION)
+    submit.add_argument(
+        "file", nargs="?", type=Path, default=paths.SUBMISSION, help="the CSV to submit (default: %(default)s)"
+    )
     submit.add_argument("-m", "--message", help="submission message (default: git commit + ensemble CV accuracy)")
-    submit.add_argument("-c", "--competition", default="digit-recognizer")
+    submit.add_argument(
+        "-c", "--competition", default="digit-recognizer", help="the Kaggle competition (default: %(default)s)"
+    )
 
     predict = commands.add_parser("predict", help="read handwritten digits from image files (PNG, JPEG, ...)")
-    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument(
+        "images", nargs="+", type=Path, help="pictures of one digit each (PNG, JPEG, GIF, BMP or WebP)"
+    )
     predict.add_argument("--all", action="store_true", help="also show every architecture's reading")
     predict.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     serve = commands.add_parser("serve", help="a local web page to draw a digit and see what the models read")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default: %(default)s)")
     serve.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     compare = commands.add_parser(
@@ -39,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     compare.add_argument("a", nargs="?", default="HEAD", help="the baseline (default: HEAD)")
     compare.add_argument("b", nargs="?", default="workspace", help="the candidate (default: the workspace)")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict")
+    compare.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of the verdict (default: %(default)s)"
+    )
+    compare.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     scores = commands.add_parser("scores", help="the last run's CV accuracy of each architecture and the ensemble")
     scores.add_argument("--markdown", action="store_true", help="a Markdown table (as in BENCHMARKS.md)")
@@ -52,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(submit_file(args.file, args.message, args.competition))
         elif args.command == "predict":
-            predict_files(args.images, show_all=args.all, project=args.project)
+            if not predict_files(args.images, show_all=args.all, project=args.project):
+                return 1
         elif args.command == "serve":
             serve_app(args.host, args.port, project=args.project)
         elif args.command == "scores":
@@ -63,34 +76,60 @@ def main(argv: list[str] | None = None) -> int:
             from digit_recognizer.compare import run_compare
 
             try:
-                print(run_compare(args.a, args.b, args.alpha))
+                print(run_compare(args.a, args.b, args.alpha, args.project))
             except NotDvcRepoError:
-                raise UserError("compare runs inside the project (a DVC repository)") from None
+                raise UserError(
+                    "compare runs inside the project (a DVC repository): cd into it or pass --project"
+                ) from None
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-def predict_files(images: list[Path], show_all: bool, project: Path | None = None) -> None:
-    import numpy as np
-
+def predict_files(images: list[Path], show_all: bool, project: Path | None = None) -> bool:
+    """Print each picture's reading (and why it may not be a digit); a picture that cannot be read is named on
+    stderr and the others are still read. Returns whether every picture was read."""
     from digit_recognizer.inference import EnsemblePredictor
-    from digit_recognizer.preprocess import load_image, to_mnist
 
-    digits = []
+    predictor = EnsemblePredictor.load(project)
+    prepared = []
     for path in images:
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
-        digits.append(to_mnist(load_image(path.read_bytes(), str(path))))
-    result = EnsemblePredictor.load(project).predict(np.stack(digits))
-    for i, path in enumerate(images):
+        try:
+            prepared.append((path, *prepare_picture(path)))
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+    if prepared:
+        _print_readings(predictor, prepared, show_all)
+    return len(prepared) == len(images)
+
+
+def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The picture at `path` as an MNIST-style digit, and what makes it unlike one; a UserError names the file."""
+    from digit_recognizer.preprocess import NoInk, load_image, picture_warnings, to_mnist
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+    grey = load_image(data, str(path))
+    try:
+        return to_mnist(grey), picture_warnings(grey)
+    except NoInk as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def _print_readings(predictor, prepared: list[tuple[Path, np.ndarray, list[str]]], show_all: bool) -> None:
+    result = predictor.predict(np.stack([digit for _, digit, _ in prepared]))
+    for i, (path, _, warnings) in enumerate(prepared):
         probabilities = result.ensemble[i]
         line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
         if show_all:
             line += "  " + "  ".join(
                 f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
             )
+        for warning in warnings:
+            line += f"  [warning: {warning}]"
         print(line)
 
 

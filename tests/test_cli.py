@@ -1,0 +1,46 @@
+"""The command line itself: a version, and help text for every argument."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from digit_recognizer import __version__
+from digit_recognizer.cli import main as cli_main
+
+EXPECTED_HELP = {
+    "predict": ["pictures of one digit each", "--project PROJECT"],
+    "serve": ["the address to listen on (default: 127.0.0.1)", "the port to listen on (default: 8000)"],
+    "submit": ["the CSV to submit (default: submissions/submission.csv)", "(default: digit-recognizer)"],
+    "compare": ["significance level of the verdict (default: 0.05)", "--project PROJECT"],
+    "scores": ["--project PROJECT"],
+}
+
+
+def help_of(command: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exited:
+        cli_main([command, "--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"digit-recognizer {__version__}"
+
+
+@pytest.mark.parametrize("command", EXPECTED_HELP)
+def test_every_argument_has_help(command, capsys):
+    text = " ".join(help_of(command, capsys).split())  # argparse wraps to the terminal's width
+    for fragment in EXPECTED_HELP[command]:
+        assert fragment in text
+    sections = help_of(command, capsys).split("\n\n")
+    arguments = [line for s in sections if s.startswith(("positional", "options")) for line in s.splitlines()[1:]]
+    entries = [line for line in arguments if re.match(r"  \S", line)]  # an argument's first line
+    bare = [line.strip() for line in entries if not re.match(r"  \S.* {2,}\S", line)]
+    followed = {
+        line.strip() for i, line in enumerate(arguments[:-1]) if re.match(r" {4,}\S", arguments[i + 1])
+    }  # a long name with its help on the next line
+    assert [line for line in bare if line not in followed] == [], f"{command}: arguments without help"
