@@ -18,7 +18,7 @@ from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import load_params, recipe_from_params
 from digit_recognizer.prepare import load_prepared
 from digit_recognizer.pseudo_label import describe, fold_pseudo_labels
-from digit_recognizer.scores import record_timing
+from digit_recognizer.timings import record_timing
 
 
 def main() -> None:

@@ -8,53 +8,19 @@ run-cache) shows its own earlier time if this machine trained it, else a mark.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from digit_recognizer import paths
-from digit_recognizer.atomic import write_json
 from digit_recognizer.errors import UserError
+from digit_recognizer.timings import timing_of
 
 COLUMNS = ("", "CV accuracy", "± SE", "std/folds", "log-loss", "weight", "train s", "img/s")
 NOT_TIMED = "—"
 NOT_TIMED_NOTE = (
     f"{NOT_TIMED}: no training time is known for these predictions (restored from DVC's cache, or trained elsewhere)"
 )
-TIMINGS_KEPT = 50  # earlier runs' timings kept per fold, for going back to them
-
-
-def predictions_fingerprint(run_dir: Path) -> str | None:
-    """The md5 of a fold run's predictions.npz (None if it has none)."""
-    path = Path(run_dir) / "predictions.npz"
-    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def record_timing(path: Path, timing: dict[str, Any], run_dir: Path) -> None:
-    """Write a fold's timing (data/timings/<model>-<fold>.json) with the fingerprint of the predictions it made.
-
-    The file holds the latest run's fields, plus `runs`: every kept run's timing by fingerprint.
-    """
-    fingerprint = predictions_fingerprint(run_dir)
-    runs = {key: value for key, value in _read_json(path).get("runs", {}).items() if key != fingerprint}
-    runs[fingerprint] = timing
-    kept = dict(list(runs.items())[-TIMINGS_KEPT:])
-    write_json(path, {**timing, "predictions_md5": fingerprint, "runs": kept})
-
-
-def timing_of(root: Path, model: str, fold: int) -> dict[str, Any] | None:
-    """The timing of the run that made the fold's current predictions, if it trained on this machine."""
-    fingerprint = predictions_fingerprint(root / paths.train_run_dir(model, fold))
-    return _read_json(root / paths.timing_file(model, fold)).get("runs", {}).get(fingerprint)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
 
 
 def score_rows(root: Path, architectures: list[str], folds: list[int]) -> list[tuple[str, ...]]:
