@@ -14,8 +14,10 @@ sequential run would. docs/parallel.md tells how to use it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -70,6 +72,7 @@ class StageResult:
     host: str
     log: str
     timings: dict[str, str] = field(default_factory=dict)  # data/timings/*.json that the stage wrote
+    also_ran: list[str] = field(default_factory=list)  # upstream stages its checkout ran (not in the run-cache)
 
 
 class StageFailed(Exception):
@@ -271,6 +274,7 @@ def worker_slots() -> int:
         return 1
 
 
+@functools.cache
 def visible_gpus() -> list[str]:
     """The GPUs this process may use: CUDA_VISIBLE_DEVICES's list, else every one nvidia-smi lists."""
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -444,8 +448,10 @@ def run_stage_task(spec: TaskSpec, bundle: bytes, *upstream: StageResult) -> Sta
             raise StageStopped(spec.stage)
         if returncode != 0:
             raise StageFailed(spec.stage, returncode, text, socket.gethostname())
-        trained = f"Running stage '{spec.stage}'" in text
-        return StageResult(spec.stage, trained, time.monotonic() - started, socket.gethostname(), text, timings)
+        ran = re.findall(r"^Running stage '([^']+)'", text, re.M)
+        also = [stage for stage in ran if stage != spec.stage]  # upstream stages the run-cache lacked
+        seconds = time.monotonic() - started
+        return StageResult(spec.stage, spec.stage in ran, seconds, socket.gethostname(), text, timings, also)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -564,7 +570,9 @@ def collect(futures: dict[Future, str], progress: Progress, root: Path, on_failu
         save_log(root, stage, result.log)
         write_timings(root, result.timings)
         how = "ran" if result.trained else "from the run-cache"
-        progress.line("done", stage, f"{how}, {format_seconds(result.seconds)}, log {LOG_DIR / log_name(stage)}")
+        also = f" (its checkout also ran {', '.join(result.also_ran)})" if result.also_ran else ""
+        detail = f"{how}, {format_seconds(result.seconds)}, log {LOG_DIR / log_name(stage)}{also}"
+        progress.line("done", stage, detail)
     return outcome
 
 
