@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from digit_recognizer.prepare import Prepared, load_prepared, prepare
 from digit_recognizer.sample_data import write_sample_competition
@@ -43,6 +45,40 @@ TINY_MODELS = {
         "restore_best": True,  # the inner validation split, end to end
     },
 }
+
+
+def run(*args: str, cwd) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def make_tiny_project(root: Path, architectures: list[str] | None = None, num_threads: int = 2) -> Path:
+    """A copy of this repo's pipeline in a new git repo at `root`, with tiny params and 2 folds, committed
+    (not run). architectures: the `architectures` list and the pseudo-label teachers (default: all five)."""
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / ".dvc" / "plots", root / "plots-templates")
+    for folder in ("stages", "src"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["source"] = "sample"
+    params["cv"].update(folds=2, fold_ids=[0, 1])
+    for name, tiny in TINY_MODELS.items():
+        params["models"][name] = {**params["models"][name], **tiny, "batch_size": 64}
+    if architectures is not None:
+        params["architectures"] = list(architectures)
+        params["pseudo_label"]["teachers"] = list(architectures)
+    params["train"]["num_threads"] = num_threads
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git", "init", "-q", cwd=root)
+    run("dvc", "init", "-q", cwd=root)
+    shutil.copytree(root / "plots-templates", root / ".dvc" / "plots")
+    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the offline plots page template
+    shutil.rmtree(root / "plots-templates")
+    run("git", "add", "-A", cwd=root)
+    run("git", "commit", "-qm", "tiny pipeline", cwd=root)
+    return root
 
 
 @pytest.fixture(scope="session")

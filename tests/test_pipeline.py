@@ -20,7 +20,7 @@ import yaml
 
 from digit_recognizer.prepare import read_submission
 
-from .conftest import AVX2_ONLY, REPO, TINY_MODELS
+from .conftest import AVX2_ONLY, REPO, TINY_MODELS, make_tiny_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -35,35 +35,10 @@ def cpu_without_native_bfloat16():
         yield
 
 
-def run(*args: str, cwd) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A copy of this repo's pipeline with tiny params, run once with `dvc repro` and committed."""
-    root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / ".dvc" / "plots", root / "plots-templates")
-    for folder in ("stages", "src"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["source"] = "sample"
-    params["cv"].update(folds=2, fold_ids=[0, 1])
-    for name, tiny in TINY_MODELS.items():
-        params["models"][name] = {**params["models"][name], **tiny, "batch_size": 64}
-    params["train"]["num_threads"] = 2
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run("git", "init", "-q", cwd=root)
-    run("dvc", "init", "-q", cwd=root)
-    shutil.copytree(root / "plots-templates", root / ".dvc" / "plots")
-    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the offline plots page template
-    shutil.rmtree(root / "plots-templates")
-    run("git", "add", "-A", cwd=root)
-    run("git", "commit", "-qm", "tiny pipeline", cwd=root)
+    root = make_tiny_project(tmp_path_factory.mktemp("project"))
     run("dvc", "repro", cwd=root)
     run("git", "add", "-A", cwd=root)
     run("git", "commit", "-qm", "tiny pipeline: results", cwd=root)

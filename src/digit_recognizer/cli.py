@@ -1,4 +1,4 @@
-"""The `digit-recognizer` command: scores, compare, submit, predict, serve."""
+"""The `digit-recognizer` command: scores, compare, submit, predict, serve, repro."""
 
 from __future__ import annotations
 
@@ -57,6 +57,29 @@ def main(argv: list[str] | None = None) -> int:
     scores.add_argument("--markdown", action="store_true", help="a Markdown table (as in BENCHMARKS.md)")
     scores.add_argument("--project", type=Path, help=PROJECT_HELP)
 
+    repro = commands.add_parser(
+        "repro",
+        help="dvc repro with independent stages at once, on Dask (docs/parallel.md)",
+        description="Reproduce the pipeline with independent stages at once, each a Dask task running "
+        "`dvc repro <stage>` in a checkout of its own, then a plain `dvc repro` in the workspace that restores "
+        "them from DVC's run-cache. Uncommitted changes run as a snapshot of the working tree.",
+    )
+    repro.add_argument(
+        "-j", "--jobs", type=int, help="stages at once on the local cluster (default: one per GPU, else per core)"
+    )
+    repro.add_argument(
+        "--threads", type=int, help="CPU threads per stage, as DIGIT_RECOGNIZER_THREADS (default: cores // jobs)"
+    )
+    repro.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786) whose workers run the stages"
+    )
+    repro.add_argument(
+        "--pull",
+        action="store_true",
+        help="share results through the default DVC remote, not this machine's cache (workers on other machines)",
+    )
+    repro.add_argument("--project", type=Path, help=PROJECT_HELP)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
@@ -81,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(
                     "compare runs inside the project (a DVC repository): cd into it or pass --project"
                 ) from None
+        elif args.command == "repro":
+            from digit_recognizer.parallel_repro import repro_in_parallel
+
+            return repro_in_parallel(args.project, args.jobs, args.threads, args.scheduler, args.pull)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

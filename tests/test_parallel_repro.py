@@ -1,0 +1,239 @@
+"""`digit-recognizer repro`: stages at once on a local Dask cluster, DVC's bookkeeping intact (a tiny pipeline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import make_tiny_project, run
+
+pytestmark = pytest.mark.slow
+
+ARCHITECTURES = ["mlp", "lenet"]
+TRAIN_STAGES = [f"train@{arch}-{fold}" for arch in ARCHITECTURES for fold in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The tiny pipeline, two architectures x 2 folds, committed and not run. train.num_threads is 0, so
+    DIGIT_RECOGNIZER_THREADS decides; the report stage is left out (it only follows the ensemble, in the
+    final `dvc repro`, and takes longer than the rest of the tiny run)."""
+    root = make_tiny_project(tmp_path_factory.mktemp("tiny"), architectures=ARCHITECTURES, num_threads=0)
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
+    del pipeline["stages"]["report"]
+    pipeline.pop("plots")
+    (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    run("git", "commit", "-qam", "no report", cwd=root)
+    return root
+
+
+def clone(tiny: Path, dest: Path) -> Path:
+    """A clone of the tiny project with a DVC cache of its own."""
+    run("git", "clone", "-q", str(tiny), str(dest), cwd=dest.parent)
+    return dest
+
+
+def environment(tmp: Path, **extra: str) -> dict[str, str]:
+    """This environment with a temporary folder of the test's own (where each task makes its checkout)."""
+    tmp.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp), "DVC_NO_ANALYTICS": "1", **extra}
+
+
+def parallel_repro(project: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["digit-recognizer", "repro", *args],
+        cwd=project,
+        env=environment(tmp),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def succeeded(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def progress(output: str) -> list[tuple[str, str, str]]:
+    """The progress lines as (state, stage, detail), in order."""
+    found = re.findall(
+        r"^\s*\d+:\d\d  (queued|running|done|failed|not run|stopped)\s+(\S+(?: repro)?)(.*)$", output, re.M
+    )
+    return [(state, stage, detail.strip()) for state, stage, detail in found]
+
+
+def most_at_once(lines: list[tuple[str, str, str]], prefix: str = "train@") -> int:
+    running: set[str] = set()
+    most = 0
+    for state, stage, _ in lines:
+        if not stage.startswith(prefix):
+            continue
+        if state == "running":
+            running.add(stage)
+        elif state in ("done", "failed", "stopped"):
+            running.discard(stage)
+        most = max(most, len(running))
+    return most
+
+
+def outputs(project: Path) -> dict[str, bytes]:
+    """Every file of the pipeline's outputs (data/timings, a log of seconds, aside)."""
+    files = [*project.joinpath("data").rglob("*"), *project.joinpath("submissions").rglob("*")]
+    return {
+        str(f.relative_to(project)): f.read_bytes()
+        for f in files
+        if f.is_file() and "timings" not in f.parts and f.name != ".gitignore"
+    }
+
+
+def leftovers(tmp: Path, project: Path) -> list[str]:
+    """Checkouts, temporary outputs and processes that a run left behind."""
+    found = [str(p) for p in tmp.iterdir() if not p.name.startswith("torchinductor_")]  # torch's, as in any run
+    found += [str(p) for p in project.rglob(".*.tmp")] + [str(p) for p in project.rglob(".*.old")]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(tmp).encode() in (proc / "cmdline").read_bytes():
+                    found.append(f"process {proc.name}")
+            except OSError:
+                pass
+    return found
+
+
+def test_stages_at_once_give_what_a_sequential_repro_gives_bit_for_bit(tiny, tmp_path):
+    sequential = clone(tiny, tmp_path / "sequential")
+    run_env = environment(tmp_path / "tmp-seq", DIGIT_RECOGNIZER_THREADS="1")
+    subprocess.run(["dvc", "repro"], cwd=sequential, env=run_env, check=True, capture_output=True)
+
+    at_once = clone(tiny, tmp_path / "at-once")
+    output = succeeded(parallel_repro(at_once, tmp_path / "tmp", "--jobs", "2", "--threads", "1"))
+    lines = progress(output)
+    assert {stage for state, stage, _ in lines if state == "done"} >= {"download", "prepare", *TRAIN_STAGES}
+    assert all("ran" in detail for state, stage, detail in lines if state == "done" and stage in TRAIN_STAGES)
+    assert most_at_once(lines) == 2, output  # two folds trained side by side
+    final = output[output.index("running  dvc repro") :]
+    assert "Running stage 'train@" not in final and "Running stage 'prepare'" not in final, final
+    for stage in TRAIN_STAGES:  # the final repro restored each fold from the run-cache
+        assert f"Stage '{stage}' is cached - skipping run" in final
+    assert "Running stage 'ensemble'" in final  # data/metrics.json is kept out of the cache: it runs here
+
+    assert yaml.safe_load((at_once / "dvc.lock").read_text()) == yaml.safe_load((sequential / "dvc.lock").read_text())
+    ours, theirs = outputs(at_once), outputs(sequential)
+    assert sorted(ours) == sorted(theirs) and "submissions/submission.csv" in ours
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+    assert json.loads(run("dvc", "status", "--json", cwd=at_once)) == {}
+    log = (at_once / ".dvc" / "tmp" / "parallel" / "train@mlp-0.log").read_text()
+    assert "device cpu, 1 CPU threads" in log  # each task's share of the cores reached the stage
+    assert json.loads((at_once / "data" / "timings" / "lenet-1.json").read_text())["threads"] == 1
+    assert leftovers(tmp_path / "tmp", at_once) == []
+
+    again = succeeded(parallel_repro(at_once, tmp_path / "tmp", "--jobs", "2", "--threads", "1"))
+    assert "0 stages to run" in again and "Running stage" not in again  # up to date: nothing to run
+    assert outputs(at_once) == ours
+
+
+def test_a_second_run_on_the_same_cache_trains_nothing(tiny, tmp_path):
+    """Another clone (a teammate's workspace, an interrupted run's re-run) on a cache where every fold trained:
+    each task comes from the run-cache, and so does every stage of the final repro but the ensemble."""
+    first = clone(tiny, tmp_path / "first")
+    subprocess.run(["dvc", "repro", "prepare"], cwd=first, check=True, capture_output=True)
+    for stage in TRAIN_STAGES:  # trained one by one, as a sequential repro would
+        subprocess.run(["dvc", "repro", "--single-item", stage], cwd=first, check=True, capture_output=True,
+                       env=environment(tmp_path / "tmp-seq", DIGIT_RECOGNIZER_THREADS="1"))  # fmt: skip
+    second = clone(tiny, tmp_path / "second")
+    run("dvc", "cache", "dir", "--local", str(first / ".dvc" / "cache"), cwd=second)
+    output = succeeded(parallel_repro(second, tmp_path / "tmp", "--jobs", "2", "--threads", "1"))
+    restored = {stage for state, stage, detail in progress(output) if state == "done" and "run-cache" in detail}
+    assert restored >= {"download", "prepare", *TRAIN_STAGES}, output
+    assert re.findall(r"Running stage '([^']+)'", output) == ["ensemble"], output
+
+
+def test_two_machines_share_results_through_a_dvc_remote(tiny, tmp_path):
+    """--pull: each task has a cache of its own and pushes to the remote; the workspace's `dvc repro --pull`
+    and a second clone's (a teammate's machine) restore every fold from it."""
+    remote = tmp_path / "remote"
+    machine_a = clone(tiny, tmp_path / "machine-a")
+    run("dvc", "remote", "add", "--local", "-d", "team", str(remote), cwd=machine_a)
+    output = succeeded(parallel_repro(machine_a, tmp_path / "tmp", "--jobs", "2", "--threads", "1", "--pull"))
+    assert "sharing the DVC remote (--pull)" in output
+    final = output[output.index("running  dvc repro") :]
+    assert re.findall(r"Running stage '([^']+)'", final) == ["ensemble"], final
+    machine_b = clone(tiny, tmp_path / "machine-b")
+    run("dvc", "remote", "add", "--local", "-d", "team", str(remote), cwd=machine_b)
+    teammate = run("dvc", "repro", "--pull", cwd=machine_b)
+    assert re.findall(r"Running stage '([^']+)'", teammate) == ["ensemble"], teammate
+    assert (machine_b / "submissions" / "submission.csv").read_bytes() == (
+        machine_a / "submissions" / "submission.csv"
+    ).read_bytes()
+    assert leftovers(tmp_path / "tmp", machine_a) == []
+
+
+def test_a_failed_stage_fails_the_run_and_its_siblings_stay_in_the_cache(tiny, tmp_path):
+    project = clone(tiny, tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["lenet"]["net"]["bogus"] = 1  # valid params; the network's constructor refuses it
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = parallel_repro(project, tmp_path / "tmp", "--jobs", "2", "--threads", "1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "uncommitted changes: the stages run a snapshot" in result.stdout
+    last = result.stderr.splitlines()[-1]  # after the failed stage's last lines, which hold its own error
+    assert re.match(r"error: stage train@lenet-[01] failed \(exit status \d+\)", last), result.stderr
+    assert "bogus" in result.stderr  # the log's last lines
+    lines = progress(result.stdout)
+    assert {stage for state, stage, _ in lines if state == "done"} >= {"train@mlp-0", "train@mlp-1"}
+    assert ("not run", "pseudo_label", "(upstream train@lenet-0 failed)") in lines or (
+        "not run",
+        "pseudo_label",
+        "(upstream train@lenet-1 failed)",
+    ) in lines
+    assert "running  dvc repro" not in result.stdout and not (project / "dvc.lock").exists()  # workspace untouched
+    assert leftovers(tmp_path / "tmp", project) == []
+    # the folds that trained are in the run-cache: DVC restores them instead of training again
+    resumed = run("dvc", "repro", "train@mlp-1", cwd=project)
+    assert "Stage 'train@mlp-1' is cached - skipping run" in resumed and "Running stage" not in resumed
+
+
+def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
+    project = clone(tiny, tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for arch in ARCHITECTURES:
+        params["models"][arch]["epochs"] = 500  # long enough to be interrupted while training
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tmp = tmp_path / "tmp"
+    process = subprocess.Popen(
+        ["digit-recognizer", "repro", "--jobs", "2", "--threads", "1"],
+        cwd=project,
+        env=environment(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    logs = project / ".dvc" / "tmp" / "parallel"
+    deadline = time.monotonic() + 300
+    while not all((logs / f"train@mlp-{fold}.log").exists() for fold in (0, 1)) or not all(
+        "CPU threads" in (logs / f"train@mlp-{fold}.log").read_text() for fold in (0, 1)
+    ):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.5)
+    time.sleep(2)  # both folds are training now
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    lines = progress(output)
+    assert {stage for state, stage, _ in lines if state == "stopped"} == {"train@mlp-0", "train@mlp-1"}, output
+    assert "every stage stopped and removed its checkout" in output
+    assert leftovers(tmp, project) == []
+    assert len(run("git", "worktree", "list", cwd=project).splitlines()) == 1
+    rwlock = project / ".dvc" / "tmp" / "rwlock"
+    assert not rwlock.exists() or json.loads(rwlock.read_text() or "{}") in ({}, {"read": {}, "write": {}})
+    assert not (project / "dvc.lock").exists() and not (project / "data" / "train").exists()  # workspace untouched
+    run("dvc", "status", cwd=project)  # DVC's repo lock is free
