@@ -61,6 +61,9 @@ def make_tiny_project(root: Path, architectures: list[str] | None = None, num_th
     shutil.copytree(REPO / ".dvc" / "plots", root / "plots-templates")
     for folder in ("stages", "src"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for skeleton in ("data/pseudo/.gitignore", "submissions/.gitkeep"):  # folders a clone has before any run
+        (root / skeleton).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / skeleton, root / skeleton)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["source"] = "sample"
     params["cv"].update(folds=2, fold_ids=[0, 1])
