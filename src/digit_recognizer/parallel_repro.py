@@ -60,6 +60,7 @@ class TaskSpec:
     config_local: str  # the workspace's .dvc/config.local (remotes, credentials), "" when it has none
     log_file: str | None  # where the worker writes the stage's log; None: in its temporary folder
     threads: int | None  # DIGIT_RECOGNIZER_THREADS; None: the worker's cores divided by its task slots
+    stale: tuple[str, ...] = ()  # dvc.lock entries to drop in the checkout (Plan.stale)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Plan:
     tasks: list[str]
     upstream: dict[str, list[str]]
     final: list[str]
+    stale: list[str] = field(default_factory=list)  # tasks whose dvc.lock entry names outputs in no cache here
 
 
 def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -177,14 +179,10 @@ def restorable(stage: Any) -> bool:
 
 
 def lock_names_uncached_outputs(stage: Any) -> bool:
-    """dvc.lock matches the stage's deps but names outputs that are in no cache here: `dvc repro` then runs
-    the stage again rather than look in the run-cache (DVC's restore trusts the lock first)."""
-    return (
-        not stage.changed_stage()
-        and stage.deps_cached()
-        and all(out.hash_info for out in stage.outs)
-        and not stage.outs_cached()
-    )
+    """dvc.lock names outputs of the stage that are in no cache here. While the entry matches the stage's
+    deps, DVC's restore trusts it before the run-cache and, the outputs being nowhere, runs the stage again:
+    in every checkout, and in the final repro (e.g. a fresh clone whose dvc.lock came from another machine)."""
+    return all(out.hash_info for out in stage.outs) and not stage.outs_cached()
 
 
 def plan_stages(root: Path) -> Plan:
@@ -208,6 +206,7 @@ def plan_stages(root: Path) -> Plan:
         tasks: list[str] = []
         upstream: dict[str, list[str]] = {}
         final: list[str] = []
+        stale: list[str] = []
         for stage in order:
             name = stage.addressing
             deps = {dep.addressing for dep in graph.successors(stage)}
@@ -219,13 +218,10 @@ def plan_stages(root: Path) -> Plan:
                 final.append(name)
                 continue
             if lock_names_uncached_outputs(stage):
-                raise UserError(
-                    f"dvc.lock names outputs of {name} that are in no DVC cache here, so each checkout would run "
-                    "it again: `dvc pull` them first (or run plain `dvc repro`)"
-                )
+                stale.append(name)
             tasks.append(name)
             upstream[name] = [dep for dep in tasks if dep in deps]
-    return Plan(tasks, upstream, final)
+    return Plan(tasks, upstream, final, stale)
 
 
 def widest_level(plan: Plan) -> int:
@@ -368,6 +364,19 @@ def make_checkout(scratch: Path, bundle: bytes, commit: str) -> Path:
     return checkout
 
 
+def drop_lock_entries(root: Path, stages: tuple[str, ...] | list[str]) -> None:
+    """Remove these stages' entries from root/dvc.lock, so that DVC looks them up in the run-cache."""
+    from dvc.utils.serialize import dump_yaml, load_yaml
+
+    lockfile = root / "dvc.lock"
+    if not stages or not lockfile.exists():
+        return
+    lock = load_yaml(str(lockfile))
+    for stage in stages:
+        lock.get("stages", {}).pop(stage, None)
+    dump_yaml(str(lockfile), lock)
+
+
 def stage_env(checkout: Path, threads: int, gpu: str | None) -> dict[str, str]:
     """The environment of `dvc repro` in the checkout: this worker's Python first on PATH, the checkout's
     package first on PYTHONPATH (not the one that `pip install -e` points at), the task's share of cores."""
@@ -431,6 +440,7 @@ def run_stage_task(spec: TaskSpec, bundle: bytes, *upstream: StageResult) -> Sta
     try:
         with open(log_path, "w") as log, lease_gpu(spec.stage, lambda: is_set(stop)) as gpu:
             checkout = make_checkout(scratch, bundle, spec.commit)
+            drop_lock_entries(checkout, spec.stale)
             write_config_local(checkout, spec, scratch)
             threads = spec.threads or max(1, available_cores() // worker_slots())
             env = stage_env(checkout, threads, gpu)
@@ -663,7 +673,7 @@ def repro_in_parallel(
                 outcome = run_tasks(plan, specs, make_bundle(root, commit), scheduler, jobs, root, progress, out)
             except KeyboardInterrupt:
                 return 130
-        return finish(root, outcome, pull, progress, out)
+        return finish(root, outcome, plan.stale, pull, progress, out)
 
 
 def describe_run(
@@ -700,6 +710,7 @@ def task_specs(
             config_local=config_local.read_text() if config_local.exists() else "",
             log_file=None if scheduler else str(root / LOG_DIR / log_name(stage)),
             threads=threads,
+            stale=tuple(plan.stale),
         )
         for stage in plan.tasks
     }
@@ -756,7 +767,7 @@ def stop_tasks(stop: Any, futures: dict[Future, str], progress: Progress, out: T
         print("interrupted: every stage stopped and removed its checkout; the workspace is unchanged", file=out)
 
 
-def finish(root: Path, outcome: Outcome, pull: bool, progress: Progress, out: TextIO) -> int:
+def finish(root: Path, outcome: Outcome, stale: list[str], pull: bool, progress: Progress, out: TextIO) -> int:
     """After the tasks: the error of a failed stage, or the final `dvc repro` in the workspace."""
     ran = sum(result.trained for result in outcome.done.values())
     if outcome.failed or outcome.errors:
@@ -772,6 +783,14 @@ def finish(root: Path, outcome: Outcome, pull: bool, progress: Progress, out: Te
     if outcome.done:
         restored = len(outcome.done) - ran
         print(f"{len(outcome.done)} stages done: {ran} ran, {restored} came from the run-cache", file=out, flush=True)
+    if stale:
+        drop_lock_entries(root, stale)
+        print(
+            f"dvc.lock: dropped the entries of {len(stale)} stages that named outputs in no cache here (DVC would "
+            "run those stages again rather than look in the run-cache); dvc repro writes them anew",
+            file=out,
+            flush=True,
+        )
     try:
         returncode = final_repro(root, pull, progress)
     except KeyboardInterrupt:
