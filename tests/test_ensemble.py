@@ -33,7 +33,9 @@ def test_weighted_ensemble_gives_a_useless_model_zero_weight(three_models):
     assert weights[0] > weights[1] > weights[2] and weights[2] == 0
 
 
-@pytest.mark.parametrize("method", ["mean", "weighted", "loglinear", "stacking"])
+@pytest.mark.parametrize(
+    "method", ["mean", "weighted", "loglinear", pytest.param("stacking", marks=pytest.mark.slow)]
+)  # stacking fits a logistic regression per fold: 12 s on 2 cores
 def test_nested_oof_never_scores_rows_it_was_fitted_on(three_models, method, monkeypatch):
     oofs, labels, folds = three_models
     fitted_on: list[np.ndarray] = []
@@ -80,6 +82,7 @@ def test_log_linear_pool_lets_a_confident_no_outvote_an_average():
     assert pooled.argmax(1)[0] == 7
 
 
+@pytest.mark.slow  # 13 s on 2 cores
 def test_stacking_outscores_the_mean_when_one_model_is_junk(three_models):
     oofs, labels, folds = three_models
     args = {"stacking_c": 1.0}

@@ -213,7 +213,7 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
     project = clone(tiny, tmp_path / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     for arch in ARCHITECTURES:
-        params["models"][arch]["epochs"] = 500  # long enough to be interrupted while training
+        params["models"][arch]["epochs"] = 50_000  # hours: every stage that starts is still training at Ctrl-C
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tmp = tmp_path / "tmp"
     process = subprocess.Popen(
@@ -225,18 +225,22 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
         text=True,
     )
     logs = project / ".dvc" / "tmp" / "parallel"
+
+    def training() -> set[str]:  # the train stages whose log shows them past their set-up
+        return {log.stem for log in logs.glob("train@*.log") if "CPU threads" in log.read_text()}
+
     deadline = time.monotonic() + 300
-    while not all((logs / f"train@mlp-{fold}.log").exists() for fold in (0, 1)) or not all(
-        "CPU threads" in (logs / f"train@mlp-{fold}.log").read_text() for fold in (0, 1)
-    ):
+    while len(training()) < 2:  # two at once: which two is Dask's choice
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.5)
-    time.sleep(2)  # both folds are training now
+    time.sleep(2)
+    running = training()
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     lines = progress(output)
-    assert {stage for state, stage, _ in lines if state == "stopped"} == {"train@mlp-0", "train@mlp-1"}, output
+    assert {stage for state, stage, _ in lines if state == "stopped"} == running, output
+    assert not any(state == "done" and stage.startswith("train@") for state, stage, _ in lines), output
     assert "every stage stopped and removed its checkout" in output
     assert leftovers(tmp, project) == []
     assert len(run("git", "worktree", "list", cwd=project).splitlines()) == 1

@@ -323,6 +323,7 @@ def strokes_of(digit: np.ndarray) -> list[list[float]]:
     return strokes
 
 
+@pytest.mark.slow  # a browser
 def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_prepared, tmp_path):
     chromium = shutil.which("chromium")
     if not chromium or not (BROWSER_MODULES / "playwright-core").exists():
@@ -360,6 +361,7 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
         assert Path(f"{prefix}-{width}.png").stat().st_size > 20_000
 
 
+@pytest.mark.slow  # a browser
 def test_api_docs_page_renders_with_no_network(predictor):
     """Swagger UI's files come from the package (swagger-ui-bundle), not a CDN: /docs renders offline."""
     import httpx
