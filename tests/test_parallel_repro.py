@@ -198,7 +198,9 @@ def test_a_failed_stage_fails_the_run_and_its_siblings_stay_in_the_cache(tiny, t
     assert re.match(r"error: stage train@lenet-[01] failed \(exit status \d+\)", last), result.stderr
     assert "bogus" in result.stderr  # the log's last lines
     lines = progress(result.stdout)
-    assert {stage for state, stage, _ in lines if state == "done"} >= {"train@mlp-0", "train@mlp-1"}
+    started = {stage for state, stage, _ in lines if state == "running" and stage.startswith("train@mlp")}
+    done = {stage for state, stage, _ in lines if state == "done"}
+    assert started and started <= done  # a sibling that had started went on to its end; none started after
     assert ("not run", "pseudo_label", "(upstream train@lenet-0 failed)") in lines or (
         "not run",
         "pseudo_label",
@@ -207,15 +209,16 @@ def test_a_failed_stage_fails_the_run_and_its_siblings_stay_in_the_cache(tiny, t
     assert "running  dvc repro" not in result.stdout and not (project / "dvc.lock").exists()  # workspace untouched
     assert leftovers(tmp_path / "tmp", project) == []
     # the folds that trained are in the run-cache: DVC restores them instead of training again
-    resumed = run("dvc", "repro", "train@mlp-1", cwd=project)
-    assert "Stage 'train@mlp-1' is cached - skipping run" in resumed and "Running stage" not in resumed
+    sibling = sorted(started)[0]
+    resumed = run("dvc", "repro", sibling, cwd=project)
+    assert f"Stage '{sibling}' is cached - skipping run" in resumed and "Running stage" not in resumed
 
 
 def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
     project = clone(tiny, tmp_path / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     for arch in ARCHITECTURES:
-        params["models"][arch]["epochs"] = 500  # long enough to be interrupted while training
+        params["models"][arch]["epochs"] = 20000  # long enough to be interrupted while training
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tmp = tmp_path / "tmp"
     process = subprocess.Popen(
@@ -228,9 +231,7 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
     )
     logs = project / ".dvc" / "tmp" / "parallel"
     deadline = time.monotonic() + 300
-    while not all((logs / f"train@mlp-{fold}.log").exists() for fold in (0, 1)) or not all(
-        "CPU threads" in (logs / f"train@mlp-{fold}.log").read_text() for fold in (0, 1)
-    ):
+    while sum("CPU threads" in log.read_text() for log in logs.glob("train@*.log")) < 2:  # two folds training
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.5)
     time.sleep(2)  # both folds are training now
@@ -238,11 +239,15 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     lines = progress(output)
-    assert {stage for state, stage, _ in lines if state == "stopped"} == {"train@mlp-0", "train@mlp-1"}, output
+    running = {stage for state, stage, _ in lines if state == "running"} - {
+        s for state, s, _ in lines if state == "done"
+    }
+    assert len(running) == 2 and running <= set(TRAIN_STAGES), output
+    assert {stage for state, stage, _ in lines if state == "stopped"} == running, output
     assert "every stage stopped and removed its checkout" in output
     assert leftovers(tmp, project) == []
     assert len(run("git", "worktree", "list", cwd=project).splitlines()) == 1
     rwlock = project / ".dvc" / "tmp" / "rwlock"
-    assert not rwlock.exists() or json.loads(rwlock.read_text() or "{}") in ({}, {"read": {}, "write": {}})
+    assert not rwlock.exists() or not any(json.loads(rwlock.read_text() or "{}").values())  # no path held
     assert not (project / "dvc.lock").exists() and not (project / "data" / "train").exists()  # workspace untouched
     run("dvc", "status", cwd=project)  # DVC's repo lock is free
