@@ -502,7 +502,7 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Client]:
     import dask
     from distributed import Client, LocalCluster
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # a failed stage is reported once, here
     if scheduler:
         with Client(scheduler) as client:
             yield client
@@ -758,7 +758,8 @@ def stop_tasks(stop: Any, futures: dict[Future, str], progress: Progress, out: T
         except TimeoutError:
             break
     for future, stage in futures.items():
-        if future.status == "error" and isinstance(future.exception(), StageStopped):
+        error = future.exception() if future.status == "error" else None
+        if isinstance(error, StageStopped) and error.stage == stage:  # not an upstream stage's, passed on
             progress.line("stopped", stage)
     left = [stage for future, stage in futures.items() if not future.done()]
     if left:
