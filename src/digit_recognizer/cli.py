@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                     "compare runs inside the project (a DVC repository): cd into it or pass --project"
                 ) from None
         elif args.command == "repro":
-            from digit_recognizer.parallel_repro import repro_in_parallel
+            from digit_recognizer.parallel.run import repro_in_parallel
 
             return repro_in_parallel(args.project, args.jobs, args.threads, args.scheduler, args.pull)
     except UserError as error:

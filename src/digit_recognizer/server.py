@@ -7,17 +7,20 @@ the page or other clients; when the pool's queue is full the server answers 503 
 from __future__ import annotations
 
 import asyncio
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
+from typing import Annotated
 
 import anyio
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from digit_recognizer.errors import UserError
@@ -27,7 +30,7 @@ from digit_recognizer.preprocess import FORMATS, ImageTooLarge, NoInk, load_imag
 
 @dataclass(frozen=True)
 class Limits:
-    """What one server accepts; the README's serve section states the same numbers."""
+    """What one server accepts; docs/serve.md states the same numbers."""
 
     body_bytes: int = 2 << 20  # request body
     body_seconds: float = 10.0  # to receive the whole body
@@ -40,44 +43,77 @@ class Limits:
 LIMITS = Limits()
 PROBABILITY_DECIMALS = 4
 
-PREDICT_DOC = {
-    "requestBody": {
+GreyLevel = Annotated[float, Field(strict=True, ge=0, le=255, allow_inf_nan=False)]  # strict: no "9", no true
+
+
+class Pixels(BaseModel):
+    """The JSON body of /api/predict."""
+
+    pixels: list[GreyLevel] | list[list[GreyLevel]] = Field(
+        description="784 grey levels 0..255, row by row (or 28 rows of 28); light ink on dark, as in MNIST and "
+        "Kaggle's CSVs. Used as given, without preprocessing.",
+        examples=[[0] * 784],
+    )
+
+
+PREDICT_BODY = {  # beside the multipart form that `file` declares: image bodies and JSON, which FastAPI's
+    "requestBody": {  # parameters cannot declare on the same URL
         "required": True,
         "content": {
             **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS},
-            "multipart/form-data": {
-                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
-            },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["pixels"],
-                    "properties": {
-                        "pixels": {
-                            "description": "784 grey levels 0..255, row by row (or 28 rows of 28); light ink on dark, "
-                            "as in MNIST and Kaggle's CSVs. Used as given, without preprocessing.",
-                            "type": "array",
-                            "items": {"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
-                        }
-                    },
-                },
-                "example": {"pixels": [0] * 784},
-            },
+            "application/json": {"schema": Pixels.model_json_schema()},
         },
-    },
-    "responses": {
-        "200": {
-            "description": f"probabilities rounded to {PROBABILITY_DECIMALS} decimals; `warnings` if any (pixels "
-            "that look scaled to 0..1, a picture unlike a pen-drawn digit on plain paper)"
-        },
-        "400": {"description": "not an image of the type sent, or malformed JSON"},
-        "408": {"description": f"the body took longer than {LIMITS.body_seconds:g} s to arrive"},
-        "413": {"description": f"body over {LIMITS.body_bytes} bytes, or an image over 4096x4096 pixels"},
-        "415": {"description": "unsupported content type"},
-        "422": {"description": "no ink found, wrong number of pixels, or values that are not numbers in 0..255"},
-        "503": {"description": "too many requests waiting; try again shortly"},
-    },
+    }
 }
+PREDICT_RESPONSES: dict[int | str, dict] = {
+    200: {
+        "description": f"probabilities rounded to {PROBABILITY_DECIMALS} decimals; `warnings` if any (pixels that "
+        "look scaled to 0..1, a picture unlike a pen-drawn digit on plain paper)"
+    },
+    400: {"description": "not an image of the type sent, or malformed JSON or multipart"},
+    408: {"description": f"the body took longer than {LIMITS.body_seconds:g} s to arrive"},
+    413: {"description": f"body over {LIMITS.body_bytes} bytes, or an image over 4096x4096 pixels"},
+    415: {"description": "unsupported content type"},
+    422: {"description": "no ink found, wrong number of pixels, or values that are not numbers in 0..255"},
+    503: {"description": "too many requests waiting; try again shortly"},
+}
+
+
+class BodyLimits:
+    """ASGI middleware: a body over `body_bytes` gets 413, one that takes over `body_seconds` to arrive gets 408,
+    before anything parses it. Starlette's RequestBodyLimitMiddleware answers a size alone, in plain text that
+    names no limit; nothing in Starlette or uvicorn bounds the time a body takes."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limits = self.limits
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.body_bytes:
+            detail = f"body of {declared} bytes is over the {limits.body_bytes}-byte limit"
+            return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+        deadline = anyio.current_time() + limits.body_seconds
+        size, complete = 0, False
+
+        async def limited_receive() -> Message:
+            nonlocal size, complete
+            if complete:
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(408, f"the body did not arrive within {limits.body_seconds:g} s") from None
+            size += len(message.get("body", b""))
+            if size > limits.body_bytes:
+                raise HTTPException(413, f"body is over the {limits.body_bytes}-byte limit")
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI:
@@ -87,6 +123,7 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
         docs_url=None,  # served below from swagger-ui-bundle's files, not from a CDN: /docs works offline
         redoc_url=None,
     )
+    app.add_middleware(BodyLimits, limits=limits)
     app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
@@ -121,8 +158,8 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
             ],
         }
 
-    @app.post("/api/predict", openapi_extra=PREDICT_DOC)
-    async def predict(request: Request) -> dict:
+    @app.post("/api/predict", openapi_extra=PREDICT_BODY, responses=PREDICT_RESPONSES)
+    async def predict(request: Request, file: UploadFile | None = None) -> dict:
         """Probabilities of the ensemble and of each architecture, and the 28x28 input the models saw."""
         nonlocal waiting
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -131,9 +168,13 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
                 415,
                 f"send {', '.join(FORMATS)}, multipart/form-data or application/json, not {content_type or 'nothing'}",
             )
-        body = await _read_limited(request, limits)
-        if content_type == "multipart/form-data":
-            content_type, body = await _file_from_multipart(request, body)
+        if content_type == "multipart/form-data":  # FastAPI parsed the form into `file`
+            if file is None:
+                raise HTTPException(400, "the multipart body holds no file")
+            kind = (file.content_type or "").lower()
+            content_type, body = (kind if kind in FORMATS else "image/*"), await file.read()
+        else:
+            body = await request.body()
         if waiting >= limits.workers + limits.queued:
             raise HTTPException(503, f"{waiting} requests are being served; try again shortly", {"Retry-After": "1"})
         waiting += 1
@@ -176,55 +217,21 @@ def _answer(predictor: EnsemblePredictor, content_type: str, body: bytes) -> dic
     }
 
 
-async def _read_limited(request: Request, limits: Limits) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.body_bytes:
-        raise HTTPException(413, f"body of {declared} bytes is over the {limits.body_bytes}-byte limit")
-    chunks, size = [], 0
-    try:
-        with anyio.fail_after(limits.body_seconds):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limits.body_bytes:
-                    raise HTTPException(413, f"body is over the {limits.body_bytes}-byte limit")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise HTTPException(408, f"the body did not arrive within {limits.body_seconds:g} s") from None
-    return b"".join(chunks)
-
-
-async def _file_from_multipart(request: Request, body: bytes) -> tuple[str, bytes]:
-    """The first file of a multipart/form-data body (as `curl -F file=@digit.png` sends) and its image type."""
-    from starlette.datastructures import UploadFile
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
-    async def stream():
-        yield body
-
-    try:
-        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=10).parse()
-    except MultiPartException as error:
-        raise HTTPException(400, f"malformed multipart body: {error.message}") from None
-    uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
-    if not uploads:
-        raise HTTPException(400, "the multipart body holds no file")
-    kind = (uploads[0].content_type or "").lower()
-    return (kind if kind in FORMATS else "image/*"), await uploads[0].read()
-
-
 def _pixels_from_json(body: bytes) -> tuple[np.ndarray, list[str]]:
     """{"pixels": 784 numbers, or 28 rows of 28} -> (28, 28) uint8, and warnings about how it looks."""
     try:
-        pixels = json.loads(body)["pixels"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        raise HTTPException(400, 'expected JSON {"pixels": [784 numbers]}') from None
-    rows = pixels if isinstance(pixels, list) and pixels and all(isinstance(r, list) for r in pixels) else [pixels]
-    if not all(isinstance(row, list) for row in rows) or [len(r) for r in rows] not in ([784], [28] * 28):
+        pixels = Pixels.model_validate_json(body).pixels
+    except ValidationError as error:
+        kinds = {e["type"] for e in error.errors()}
+        if kinds & {"json_invalid", "missing", "model_type"}:
+            raise HTTPException(400, 'expected JSON {"pixels": [784 numbers]}') from None
+        if kinds == {"list_type"}:
+            raise HTTPException(422, "expected 784 pixels, or 28 rows of 28") from None
+        raise HTTPException(422, "pixel values must be numbers in 0..255") from None
+    rows = pixels if pixels and isinstance(pixels[0], list) else [pixels]
+    if [len(row) for row in rows] not in ([784], [28] * 28):
         raise HTTPException(422, "expected 784 pixels, or 28 rows of 28")
-    values = [v for row in rows for v in row]
-    if not all(type(v) in (int, float) and 0 <= v <= 255 for v in values):  # bool, str, nested: refused
-        raise HTTPException(422, "pixel values must be numbers in 0..255")
-    digit = np.asarray(values, dtype=np.float64).reshape(28, 28)
+    digit = np.asarray(rows, dtype=np.float64).reshape(28, 28)
     if digit.max() == 0:
         raise HTTPException(422, "no ink found: every pixel is 0")
     warnings = []
