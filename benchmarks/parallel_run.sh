@@ -29,7 +29,8 @@ clone "$dir/sequential"
 clone "$dir/parallel"
 echo "clones: $dir/{sequential,parallel} ($(git -C "$repo" log -1 --format='%h %s')), data.source: $source"
 echo "host: $(python -c 'import torch; print(torch.backends.cpu.get_cpu_capability(), torch.ops.mkldnn._is_mkldnn_bf16_supported())'), $(nproc) cores"
-echo "before: $(python "$repo/benchmarks/machine_speed.py")"
+before=$(python "$repo/benchmarks/machine_speed.py")  # fails the script where the project is not installed
+echo "before: $before"
 
 start=$(date +%s)
 (cd "$dir/sequential" && PYTHONPATH="$dir/sequential/src" dvc repro >"$dir/sequential.log" 2>&1)
@@ -40,7 +41,8 @@ start=$(date +%s)
   >"$dir/parallel.log" 2>&1)
 parallel=$(($(date +%s) - start))
 
-echo "after: $(python "$repo/benchmarks/machine_speed.py")"
+after=$(python "$repo/benchmarks/machine_speed.py")
+echo "after: $after"
 echo "dvc repro (DIGIT_RECOGNIZER_THREADS=${DIGIT_RECOGNIZER_THREADS:-unset}): ${sequential} s ($((sequential / 60)) min $((sequential % 60)) s)"
 echo "digit-recognizer repro --jobs $jobs --threads $threads: ${parallel} s ($((parallel / 60)) min $((parallel % 60)) s)"
 if cmp -s "$dir/sequential/submissions/submission.csv" "$dir/parallel/submissions/submission.csv"; then

@@ -21,10 +21,12 @@ yaml.safe_dump(params, open("params.yaml", "w"), sort_keys=False)
 PY
 echo "clone: $dir ($(git log -1 --format='%h %s')), data.source: $source"
 echo "package: $(python -c 'import digit_recognizer; print(digit_recognizer.__file__)')"
-echo "before: $(python benchmarks/machine_speed.py)"
+before=$(python benchmarks/machine_speed.py)  # fails the script where the project is not installed
+echo "before: $before"
 start=$(date +%s)
 dvc repro
 seconds=$(($(date +%s) - start))
-echo "after: $(python benchmarks/machine_speed.py)"
+after=$(python benchmarks/machine_speed.py)
+echo "after: $after"
 echo "dvc repro: ${seconds} s ($((seconds / 60)) min $((seconds % 60)) s)"
 digit-recognizer scores --markdown

@@ -13,6 +13,7 @@ import pytest
 from digit_recognizer.download import download, resolve_source
 from digit_recognizer.errors import UserError
 from digit_recognizer.origin import read_origin
+from digit_recognizer.paths import WORKSPACE_VARIABLE
 from digit_recognizer.prepare import load_competition, prepare
 
 from .conftest import SHARED_MINI
@@ -141,6 +142,21 @@ def test_zip_lacking_a_file_is_refused_and_nothing_is_written(sample_raw, tmp_pa
     with pytest.raises(UserError, match=r"lacks sample_submission\.csv"):
         download(str(archive), tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
+
+
+def test_a_relative_source_is_read_from_the_project_that_a_checkout_names(sample_raw, tmp_path, monkeypatch):
+    """`digit-recognizer repro` runs each stage in a checkout elsewhere and names the project's folder."""
+    shutil.copytree(sample_raw, tmp_path / "competition")
+    (tmp_path / "project").mkdir()
+    checkout = tmp_path / "scratch" / "checkout"
+    checkout.mkdir(parents=True)
+    monkeypatch.chdir(checkout)
+    with pytest.raises(UserError, match="does not exist"):  # ../competition from the checkout: nothing there
+        download("../competition", tmp_path / "raw")
+    monkeypatch.setenv(WORKSPACE_VARIABLE, str(tmp_path / "project"))
+    download("../competition", tmp_path / "raw")
+    assert len(load_competition(tmp_path / "raw").train_labels) == 4000
+    assert read_origin(tmp_path / "raw")["description"] == "../competition"  # the same bytes from any checkout
 
 
 def test_missing_source_path(tmp_path):

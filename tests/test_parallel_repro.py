@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from digit_recognizer.sample_data import write_sample_competition
+
 from .conftest import make_tiny_project, run
 
 pytestmark = pytest.mark.slow
@@ -25,19 +27,29 @@ TRAIN_STAGES = [f"train@{arch}-{fold}" for arch in ARCHITECTURES for fold in (0,
 def tiny(tmp_path_factory) -> Path:
     """The tiny pipeline, two architectures x 2 folds, committed and not run. train.num_threads is 0, so
     DIGIT_RECOGNIZER_THREADS decides; the report stage is left out (it only follows the ensemble, in the
-    final `dvc repro`, and takes longer than the rest of the tiny run)."""
-    root = make_tiny_project(tmp_path_factory.mktemp("tiny"), architectures=ARCHITECTURES, num_threads=0)
+    final `dvc repro`, and takes longer than the rest of the tiny run). data.source is a relative path,
+    ../competition, which each task's checkout, elsewhere, reads from the project's folder."""
+    base = tmp_path_factory.mktemp("tiny")
+    write_sample_competition(base / "competition", test_rows=500, seed=0)
+    root = base / "project"
+    root.mkdir()
+    make_tiny_project(root, architectures=ARCHITECTURES, num_threads=0)
     pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
     del pipeline["stages"]["report"]
     pipeline.pop("plots")
     (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
-    run("git", "commit", "-qam", "no report", cwd=root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["source"] = "../competition"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git", "commit", "-qam", "no report; the competition beside the project", cwd=root)
     return root
 
 
 def clone(tiny: Path, dest: Path) -> Path:
-    """A clone of the tiny project with a DVC cache of its own."""
+    """A clone of the tiny project with a DVC cache of its own, and the competition beside it."""
     run("git", "clone", "-q", str(tiny), str(dest), cwd=dest.parent)
+    if not (dest.parent / "competition").exists():
+        (dest.parent / "competition").symlink_to(tiny.parent / "competition")
     return dest
 
 

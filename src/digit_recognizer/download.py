@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import zipfile
@@ -52,11 +53,18 @@ def download(
             _download_from_kaggle(client or KaggleApiClient(), competition, reason, tmp)
             kind, used = "kaggle", f"the Kaggle API (competition {competition!r})"
         else:
-            path = Path(concrete).expanduser()
-            _copy_local_source(path, concrete, tmp)
-            kind, used = "local", f"{path}"
+            _copy_local_source(local_source_path(concrete), concrete, tmp)
+            kind, used = "local", concrete  # as data.source says it: the same bytes wherever the stage runs
         write_origin(tmp, kind, used)
     return f"{used}, chosen because {reason}"
+
+
+def local_source_path(source: str) -> Path:
+    """data.source as a path. A relative one is relative to the project's folder, which is the working
+    directory except in a checkout of `digit-recognizer repro`, which names the project's folder."""
+    path = Path(source).expanduser()
+    workspace = os.environ.get(paths.WORKSPACE_VARIABLE)
+    return Path(workspace) / path if workspace and not path.is_absolute() else path
 
 
 def _download_from_kaggle(client: KaggleClient, competition: str, reason: str, dest: Path) -> None:

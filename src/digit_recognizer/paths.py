@@ -25,6 +25,10 @@ ANSWERS_CSV = "answers.csv"  # test labels; only the embedded sample has them
 ORIGIN_JSON = "origin.json"  # where data/raw came from: {"kind": "sample" | "kaggle" | "local", "description": ...}
 COMPETITION_FILES = (TRAIN_CSV, TEST_CSV, SAMPLE_SUBMISSION_CSV)
 
+# Set by `digit-recognizer repro` in the checkouts it runs stages in: the project's folder, from which a
+# relative data.source path is read
+WORKSPACE_VARIABLE = "DIGIT_RECOGNIZER_WORKSPACE"
+
 
 def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
     """Folder of one (model, fold) training run: weights, OOF/test probabilities, metrics, curves.

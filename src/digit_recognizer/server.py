@@ -34,7 +34,7 @@ class Limits:
 
     body_bytes: int = 2 << 20  # request body
     body_seconds: float = 10.0  # to receive the whole body
-    workers: int = 2  # requests decoded and predicted at once (2: 28-31 req/s under load, 1: 16; BENCHMARKS.md)
+    workers: int = 2  # requests decoded and predicted at once (2 about doubles 1's throughput: BENCHMARKS.md)
     queued: int = 32  # requests waiting for a worker beyond those; more get 503
     connections: int = 64  # open connections (uvicorn's limit_concurrency); more get 503
     idle_seconds: float = 5.0  # a connection that sends nothing, before or between requests, is closed

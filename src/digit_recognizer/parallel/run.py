@@ -134,6 +134,7 @@ def task_specs(
             log_file=None if scheduler else str(root / LOG_DIR / log_name(stage)),
             threads=threads,
             stale=tuple(plan.stale),
+            workspace=str(root),
         )
         for stage in plan.tasks
     }

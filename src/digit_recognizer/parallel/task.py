@@ -39,6 +39,7 @@ class TaskSpec:
     config_local: str  # the workspace's .dvc/config.local (remotes, credentials), "" when it has none
     log_file: str | None  # where the worker writes the stage's log; None: in its temporary folder
     threads: int | None  # DIGIT_RECOGNIZER_THREADS; None: the worker's cores divided by its task slots
+    workspace: str = ""  # the project's folder where the run started: relative data.source paths are read there
     stale: tuple[str, ...] = ()  # dvc.lock entries to drop in the checkout (Plan.stale)
 
 
@@ -149,15 +150,18 @@ def make_checkout(scratch: Path, bundle: bytes, commit: str) -> Path:
     return checkout
 
 
-def stage_env(checkout: Path, threads: int, gpu: str | None) -> dict[str, str]:
+def stage_env(checkout: Path, threads: int, gpu: str | None, workspace: str = "") -> dict[str, str]:
     """The environment of `dvc repro` in the checkout: this worker's Python first on PATH, the checkout's
-    package first on PYTHONPATH (not the one that `pip install -e` points at), the task's share of cores."""
+    package first on PYTHONPATH (not the one that `pip install -e` points at), the task's share of cores,
+    and the project's folder (for a relative data.source)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if (checkout / "src").is_dir():
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(checkout / "src"), env.get("PYTHONPATH", "")] if p)
     env["DIGIT_RECOGNIZER_THREADS"] = str(threads)
     env["DVC_NO_ANALYTICS"] = "1"  # a throwaway checkout: no usage report (and no temporary file for one)
+    if workspace:
+        env[paths.WORKSPACE_VARIABLE] = workspace
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     return env
@@ -215,7 +219,7 @@ def run_stage_task(spec: TaskSpec, bundle: bytes, *upstream: StageResult) -> Sta
             drop_lock_entries(checkout, spec.stale)
             write_config_local(checkout, spec, scratch)
             threads = spec.threads or max(1, available_cores() // worker_slots())
-            env = stage_env(checkout, threads, gpu)
+            env = stage_env(checkout, threads, gpu, spec.workspace)
             where = f"{socket.gethostname()}, {threads} thread{'s' * (threads > 1)}" + (f", GPU {gpu}" if gpu else "")
             announce(spec.run_id, spec.stage, "running", where)
             dvc = [sys.executable, "-m", "dvc"]
