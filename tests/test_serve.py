@@ -185,6 +185,7 @@ BAD_REQUESTS = {
     "no pixels key": ({"json": {"image": [0] * 784}}, 400, "pixels"),
     "broken json": (pixel_json("{"), 400, "pixels"),
     "multipart without a file": ({"data": {"note": "hi"}, "files": {"x": ("", b"")}}, 400, "no file"),
+    "multipart file as text": ({"data": {"file": "hi"}, "files": {"x": ("", b"")}}, 400, "not a file"),
     "body too large": (image_request(b"0" * (LIMITS.body_bytes + 1)), 413, "limit"),
     "wrong content type": ({"content": b"1,2,3", "headers": {"Content-Type": "text/csv"}}, 415, "text/csv"),
 }

@@ -15,6 +15,7 @@ from typing import Annotated
 import anyio
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -124,6 +125,12 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
         redoc_url=None,
     )
     app.add_middleware(BodyLimits, limits=limits)
+
+    @app.exception_handler(RequestValidationError)
+    async def not_a_file(request: Request, error: RequestValidationError) -> JSONResponse:
+        """FastAPI's own check of the form (a `file` field sent as text): one line, as every other error."""
+        return JSONResponse({"detail": "the multipart body's file field is not a file (curl -F file=@digit.png)"}, 400)
+
     app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
