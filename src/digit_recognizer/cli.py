@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from digit_recognizer import __version__, paths
-from digit_recognizer.errors import UserError
+from digit_recognizer.errors import UserError, os_reason
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROJECT_HELP = "the project folder (default: the one around the current folder, found as git finds its own)"
 
@@ -138,7 +140,7 @@ def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
     grey = load_image(data, str(path))
     try:
         return to_mnist(grey), picture_warnings(grey)
@@ -147,6 +149,8 @@ def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _print_readings(predictor, prepared: list[tuple[Path, np.ndarray, list[str]]], show_all: bool) -> None:
+    import numpy as np
+
     result = predictor.predict(np.stack([digit for _, digit, _ in prepared]))
     for i, (path, _, warnings) in enumerate(prepared):
         probabilities = result.ensemble[i]

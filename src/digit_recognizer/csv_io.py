@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from digit_recognizer.atomic import atomic_path
-from digit_recognizer.errors import CsvError
+from digit_recognizer.errors import CsvError, os_reason
 
 INTEGER = re.compile(r" *-?[0-9]+ *")  # what the fast reader takes as an int32 cell (no '+', '_' or exponent)
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -107,7 +107,7 @@ def _check_header(path: Path, columns: Sequence[str]) -> None:
         with open(path, "rb") as f:
             start = f.read(1 << 20)
     except OSError as error:
-        raise CsvError(str(path), f"cannot be read ({error.strerror or type(error).__name__})") from None
+        raise CsvError(str(path), f"cannot be read ({os_reason(error)})") from None
     if start.startswith(b"PK\x03\x04"):
         raise CsvError(str(path), "is a zip archive, not a CSV: unzip it, or set data.source to the zip itself")
     header_line = _decode(path, next(iter(start.splitlines()), b""), 1, columns)

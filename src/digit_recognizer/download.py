@@ -12,7 +12,7 @@ from pathlib import Path
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.errors import UserError
+from digit_recognizer.errors import UserError, os_reason
 from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient, find_credentials
 from digit_recognizer.origin import write_origin
 from digit_recognizer.sample_data import write_sample_competition
@@ -95,11 +95,7 @@ def _inspect(path: Path, check: Callable[[Path], bool]) -> bool:
     try:
         return check(path)
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({_reason(error)})") from None
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or type(error).__name__
+        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
 
 
 def _starts_like_a_zip(path: Path) -> bool:
@@ -107,7 +103,7 @@ def _starts_like_a_zip(path: Path) -> bool:
         with open(path, "rb") as f:
             return f.read(4) == b"PK\x03\x04"
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({_reason(error)})") from None
+        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
 
 
 def _zip_members(zf: zipfile.ZipFile, archive: Path) -> dict[str, str]:
@@ -141,7 +137,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
     except zipfile.BadZipFile as error:
         raise UserError(f"{archive} is a damaged or truncated zip ({error}); download it again") from None
     except OSError as error:
-        raise UserError(f"{archive}: cannot be read ({_reason(error)})") from None
+        raise UserError(f"{archive}: cannot be read ({os_reason(error)})") from None
 
 
 def _copy_folder(folder: Path, dest: Path) -> None:
@@ -153,4 +149,4 @@ def _copy_folder(folder: Path, dest: Path) -> None:
         try:
             shutil.copyfile(folder / name, dest / name)
         except OSError as error:
-            raise UserError(f"{folder / name}: cannot be read ({_reason(error)})") from None
+            raise UserError(f"{folder / name}: cannot be read ({os_reason(error)})") from None

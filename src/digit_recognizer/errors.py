@@ -7,6 +7,11 @@ class UserError(Exception):
     """Something the user can fix (bad input, missing credentials, missing outputs); printed as one line."""
 
 
+def os_reason(error: OSError) -> str:
+    """Why a file could not be read, in a few words ("Permission denied"), for a one-line UserError."""
+    return error.strerror or type(error).__name__
+
+
 class CsvError(UserError):
     """A problem at a known place in a CSV file: `line` is the physical line, 1-based (the header is line 1)."""
 

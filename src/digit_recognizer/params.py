@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 from pydantic import model_validator as model_check
 
-from digit_recognizer.errors import UserError
+from digit_recognizer.errors import UserError, os_reason
 
 ARCHITECTURE_NAMES = ("lstm", "lenet", "cnn3", "mlp", "cnn")  # models/__init__.py registers one class for each
 ENSEMBLE_METHODS = ("mean", "weighted", "loglinear", "stacking")  # ensemble.Combiner implements each
@@ -184,7 +184,7 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         with open(path) as f:
             raw = yaml.safe_load(f)
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
     except yaml.YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     return validate_params(raw, str(path))

@@ -16,11 +16,13 @@ from digit_recognizer.errors import UserError
 @dataclass(frozen=True)
 class Plan:
     """The stages that run as Dask tasks (upstream first), the upstream tasks of each, and the stages to run
-    that are left to the final `dvc repro` in the workspace."""
+    that are left to the final `dvc repro` in the workspace; and where the project keeps its outputs."""
 
     tasks: list[str]
     upstream: dict[str, list[str]]
     final: list[str]
+    cache_dir: str  # the absolute path of the workspace's DVC cache (config `cache.dir`, default .dvc/cache)
+    remote: str | None  # the default DVC remote
     stale: list[str] = field(default_factory=list)  # tasks whose dvc.lock entry names outputs in no cache here
 
 
@@ -127,7 +129,9 @@ def plan_stages(root: Path) -> Plan:
                 stale.append(name)
             tasks.append(name)
             upstream[name] = [dep for dep in tasks if dep in deps]
-    return Plan(tasks, upstream, final, stale)
+        cache_dir = str(Path(repo.cache.local_cache_dir).resolve())
+        remote = repo.config["core"].get("remote")
+    return Plan(tasks, upstream, final, cache_dir, remote, stale)
 
 
 def widest_level(plan: Plan) -> int:
@@ -137,21 +141,6 @@ def widest_level(plan: Plan) -> int:
         depth[stage] = 1 + max((depth[dep] for dep in plan.upstream[stage]), default=0)
     levels = list(depth.values())
     return max((levels.count(level) for level in set(levels)), default=1)
-
-
-def project_cache_dir(root: Path) -> str:
-    """The absolute path of the workspace's DVC cache (config `cache.dir`, default .dvc/cache)."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return str(Path(repo.cache.local_cache_dir).resolve())
-
-
-def default_remote(root: Path) -> str | None:
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return repo.config["core"].get("remote")
 
 
 def drop_lock_entries(root: Path, stages: tuple[str, ...] | list[str]) -> None:

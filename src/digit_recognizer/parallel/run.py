@@ -18,12 +18,10 @@ from digit_recognizer.errors import UserError
 from digit_recognizer.parallel.cluster import Outcome, run_tasks
 from digit_recognizer.parallel.plan import (
     Plan,
-    default_remote,
     drop_lock_entries,
     make_bundle,
     pin_commit,
     plan_stages,
-    project_cache_dir,
     widest_level,
 )
 from digit_recognizer.parallel.progress import LOG_DIR, Progress, log_name, log_tail
@@ -81,10 +79,10 @@ def repro_in_parallel(
     if (jobs is not None and jobs < 1) or (threads is not None and threads < 1):
         raise UserError("--jobs and --threads take a number from 1 up")
     root = (project or paths.find_project_root()).resolve()
-    if pull and not default_remote(root):
+    plan = plan_stages(root)
+    if pull and not plan.remote:
         raise UserError("--pull needs a default DVC remote: dvc remote add -d NAME URL (or --local)")
     commit, snapshot = pin_commit(root)
-    plan = plan_stages(root)
     jobs = jobs or default_jobs(plan)
     progress = Progress(out, max((len(s) for s in [*plan.tasks, "dvc repro"]), default=10))
     describe_run(plan, commit, snapshot, scheduler, jobs, pull, out)
@@ -122,19 +120,19 @@ def task_specs(
     for old in (root / LOG_DIR).glob("*.log"):
         old.unlink()
     run_id = uuid.uuid4().hex[:12]
-    config_local = root / ".dvc" / "config.local"
-    cache_dir = None if pull else project_cache_dir(root)
+    config_local_file = root / ".dvc" / "config.local"
+    config_local = config_local_file.read_text() if config_local_file.exists() else ""
     return {
         stage: TaskSpec(
             stage=stage,
             commit=commit,
             run_id=run_id,
-            cache_dir=cache_dir,
-            config_local=config_local.read_text() if config_local.exists() else "",
+            cache_dir=None if pull else plan.cache_dir,
+            config_local=config_local,
             log_file=None if scheduler else str(root / LOG_DIR / log_name(stage)),
             threads=threads,
-            stale=tuple(plan.stale),
             workspace=str(root),
+            stale=tuple(plan.stale),
         )
         for stage in plan.tasks
     }

@@ -39,7 +39,7 @@ class TaskSpec:
     config_local: str  # the workspace's .dvc/config.local (remotes, credentials), "" when it has none
     log_file: str | None  # where the worker writes the stage's log; None: in its temporary folder
     threads: int | None  # DIGIT_RECOGNIZER_THREADS; None: the worker's cores divided by its task slots
-    workspace: str = ""  # the project's folder where the run started: relative data.source paths are read there
+    workspace: str  # the project's folder where the run started: relative data.source paths are read there
     stale: tuple[str, ...] = ()  # dvc.lock entries to drop in the checkout (Plan.stale)
 
 
@@ -67,20 +67,20 @@ class StageFailed(Exception):
         return f"stage {self.stage} failed (exit status {self.returncode})"
 
 
-class StageSkipped(Exception):
+class StageNotDone(Exception):
+    """The run ended a stage before it finished; nothing of it was kept."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
+class StageSkipped(StageNotDone):
     """The run was stopping (a stage failed, or Ctrl-C) before this stage started."""
 
-    def __init__(self, stage: str) -> None:
-        super().__init__(stage)
-        self.stage = stage
 
-
-class StageStopped(Exception):
-    """Ctrl-C (or SIGTERM) stopped this stage while it ran; nothing of it was kept."""
-
-    def __init__(self, stage: str) -> None:
-        super().__init__(stage)
-        self.stage = stage
+class StageStopped(StageNotDone):
+    """Ctrl-C (or SIGTERM) stopped this stage while it ran."""
 
 
 @contextlib.contextmanager
@@ -150,7 +150,7 @@ def make_checkout(scratch: Path, bundle: bytes, commit: str) -> Path:
     return checkout
 
 
-def stage_env(checkout: Path, threads: int, gpu: str | None, workspace: str = "") -> dict[str, str]:
+def stage_env(checkout: Path, threads: int, gpu: str | None, workspace: str) -> dict[str, str]:
     """The environment of `dvc repro` in the checkout: this worker's Python first on PATH, the checkout's
     package first on PYTHONPATH (not the one that `pip install -e` points at), the task's share of cores,
     and the project's folder (for a relative data.source)."""
@@ -160,8 +160,7 @@ def stage_env(checkout: Path, threads: int, gpu: str | None, workspace: str = ""
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(checkout / "src"), env.get("PYTHONPATH", "")] if p)
     env["DIGIT_RECOGNIZER_THREADS"] = str(threads)
     env["DVC_NO_ANALYTICS"] = "1"  # a throwaway checkout: no usage report (and no temporary file for one)
-    if workspace:
-        env[paths.WORKSPACE_VARIABLE] = workspace
+    env[paths.WORKSPACE_VARIABLE] = workspace
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     return env
