@@ -15,8 +15,8 @@ import numpy as np
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.fold_predictions import load_architecture
-from digit_recognizer.prepare import load_prepared
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.ensemble.fold_predictions import load_architecture
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ import torch
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.compare import RowComparison, compare_rows
-from digit_recognizer.device import configure_threads, keep_freed_memory
-from digit_recognizer.ensemble import nested_oof
-from digit_recognizer.fold_predictions import load_architecture
-from digit_recognizer.fold_run import train_fold
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.ensemble.combine import nested_oof
+from digit_recognizer.ensemble.fold_predictions import load_architecture
 from digit_recognizer.params import recipe_from_params
-from digit_recognizer.prepare import load_prepared
+from digit_recognizer.report.compare import RowComparison, compare_rows
+from digit_recognizer.training.device import configure_threads, keep_freed_memory
+from digit_recognizer.training.fold_run import train_fold
 
 
 def set_key(section: dict, dotted: str, value: str) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from digit_recognizer.augment import random_affine
-from digit_recognizer.predict import to_model_input
+from digit_recognizer.training.augment import random_affine
+from digit_recognizer.training.predict import to_model_input
 
 KAGGLE_TRAIN_ROWS, KAGGLE_TEST_ROWS = 42_000, 28_000
 

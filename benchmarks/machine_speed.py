@@ -22,8 +22,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from digit_recognizer.device import available_cores, choose_precision, cpu_has_native_bfloat16, keep_freed_memory
 from digit_recognizer.models.cnn import RegularisedCNN
+from digit_recognizer.training.device import (
+    available_cores,
+    choose_precision,
+    cpu_has_native_bfloat16,
+    keep_freed_memory,
+)
 
 
 def matmul_gflops(dtype: torch.dtype, size: int = 2048, seconds: float = 0.5) -> float:

@@ -19,10 +19,10 @@ import numpy as np
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.compare import compare_rows
-from digit_recognizer.ensemble import nested_oof
-from digit_recognizer.fold_predictions import load_architecture
-from digit_recognizer.prepare import load_prepared
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.ensemble.combine import nested_oof
+from digit_recognizer.ensemble.fold_predictions import load_architecture
+from digit_recognizer.report.compare import compare_rows
 
 CHOICES = ("run", "other", "averaged")
 

@@ -30,18 +30,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from digit_recognizer.device import (
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.models import build_model
+from digit_recognizer.params import FitConfig, load_params, recipe_from_params
+from digit_recognizer.training.device import (
     choose_precision,
     configure_determinism,
     configure_threads,
     keep_freed_memory,
     select_device,
 )
-from digit_recognizer.models import build_model
-from digit_recognizer.params import FitConfig, load_params, recipe_from_params
-from digit_recognizer.predict import normalize, predict_logits, to_model_input
-from digit_recognizer.prepare import load_prepared
-from digit_recognizer.training import OPTIMIZERS, fit, seed_everything
+from digit_recognizer.training.loop import OPTIMIZERS, fit, seed_everything
+from digit_recognizer.training.predict import normalize, predict_logits, to_model_input
 
 MEMORY_FORMAT = torch.channels_last  # as fold_run.train_fold lays out every model; --contiguous changes it
 

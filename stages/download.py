@@ -4,7 +4,7 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 
 # isort: split
 from digit_recognizer import paths
-from digit_recognizer.download import download
+from digit_recognizer.data.download import download
 from digit_recognizer.params import load_params
 
 

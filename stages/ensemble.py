@@ -4,7 +4,7 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 
 # isort: split
 from digit_recognizer import paths
-from digit_recognizer.ensemble import run_ensemble
+from digit_recognizer.ensemble.combine import run_ensemble
 from digit_recognizer.params import load_params
 
 

@@ -4,8 +4,8 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 
 # isort: split
 from digit_recognizer import paths
+from digit_recognizer.data.prepare import prepare
 from digit_recognizer.params import load_params
-from digit_recognizer.prepare import prepare
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 # isort: split
 from digit_recognizer import paths
 from digit_recognizer.params import load_params
-from digit_recognizer.report import write_report
+from digit_recognizer.report.plots import write_report
 
 
 def main() -> None:

@@ -7,18 +7,18 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 import argparse
 
 from digit_recognizer import paths
-from digit_recognizer.device import (
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.params import load_params, recipe_from_params
+from digit_recognizer.training.device import (
     choose_precision,
     configure_determinism,
     configure_threads,
     keep_freed_memory,
     select_device,
 )
-from digit_recognizer.fold_run import train_fold
-from digit_recognizer.params import load_params, recipe_from_params
-from digit_recognizer.prepare import load_prepared
-from digit_recognizer.pseudo_label import describe, fold_pseudo_labels
-from digit_recognizer.timings import record_timing
+from digit_recognizer.training.fold_run import train_fold
+from digit_recognizer.training.pseudo_label import describe, fold_pseudo_labels
+from digit_recognizer.training.timings import record_timing
 
 
 def main() -> None:

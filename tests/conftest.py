@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from digit_recognizer.prepare import Prepared, load_prepared, prepare
-from digit_recognizer.sample_data import write_sample_competition
+from digit_recognizer.data.prepare import Prepared, load_prepared, prepare
+from digit_recognizer.data.sample_data import write_sample_competition
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MINI = REPO.parent / "shared" / "data" / "digit-recognizer-mini.zip"

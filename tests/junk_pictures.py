@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_recognizer.preprocess import NoInk, load_image, picture_warnings, to_mnist
+from digit_recognizer.serving.preprocess import NoInk, load_image, picture_warnings, to_mnist
 
 SIDE = 200
 

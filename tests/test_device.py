@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
-from digit_recognizer import device as device_module
-from digit_recognizer.device import (
+from digit_recognizer.errors import UserError
+from digit_recognizer.training import device as device_module
+from digit_recognizer.training.device import (
     Precision,
     available_cores,
     choose_precision,
@@ -18,8 +19,7 @@ from digit_recognizer.device import (
     keep_freed_memory,
     select_device,
 )
-from digit_recognizer.errors import UserError
-from digit_recognizer.predict import autocast, to_device
+from digit_recognizer.training.predict import autocast, to_device
 
 resource = pytest.importorskip("resource")  # Unix only
 PAGE = resource.getpagesize()
@@ -154,7 +154,7 @@ def test_to_device_leaves_a_cpu_tensor_where_it_is():
 def test_deterministic_training_on_cuda_repeats_bit_for_bit(sample_prepared, restore_torch_settings):
     from digit_recognizer.models import build_model
     from digit_recognizer.params import FitConfig
-    from digit_recognizer.training import fit, seed_everything
+    from digit_recognizer.training.loop import fit, seed_everything
 
     device = torch.device("cuda")
     configure_determinism(True, device)

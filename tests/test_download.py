@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_recognizer.download import download, resolve_source
+from digit_recognizer.data.download import download, resolve_source
+from digit_recognizer.data.origin import read_origin
+from digit_recognizer.data.prepare import load_competition, prepare
 from digit_recognizer.errors import UserError
-from digit_recognizer.origin import read_origin
 from digit_recognizer.paths import WORKSPACE_VARIABLE
-from digit_recognizer.prepare import load_competition, prepare
 
 from .conftest import SHARED_MINI
 from .kaggle_standin import KaggleStandIn, point_kaggle_client_at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digit_recognizer.ensemble import Combiner, fit_log_linear_weights, fit_weights, log_linear_pool, nested_oof
+from digit_recognizer.ensemble.combine import Combiner, fit_log_linear_weights, fit_weights, log_linear_pool, nested_oof
 from digit_recognizer.errors import UserError
 from digit_recognizer.metrics import log_loss
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digit_recognizer.compare import compare_rows
 from digit_recognizer.metrics import mcnemar_exact
+from digit_recognizer.report.compare import compare_rows
 
 
 def test_mcnemar_exact_matches_the_binomial_tail():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from digit_recognizer.sample_data import write_sample_competition
+from digit_recognizer.data.sample_data import write_sample_competition
 
 from .conftest import make_tiny_project, run
 

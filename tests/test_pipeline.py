@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from digit_recognizer.prepare import read_submission
+from digit_recognizer.data.prepare import read_submission
 
 from .conftest import AVX2_ONLY, REPO, TINY_MODELS, make_tiny_project, run
 
@@ -166,7 +166,7 @@ def test_sigterm_and_ctrl_c_end_a_stage_in_one_line_and_clean_up(project):
 
 
 def test_a_crash_while_writing_the_ensemble_leaves_the_old_outputs(project, monkeypatch):
-    from digit_recognizer import ensemble
+    from digit_recognizer.ensemble import combine as ensemble
 
     outputs = [project / "submissions" / "submission.csv", project / "data" / "metrics.json"]
     before = [path.read_bytes() for path in outputs]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digit_recognizer.data.prepare import load_competition, load_prepared, make_folds, prepare
 from digit_recognizer.errors import CsvError, UserError
-from digit_recognizer.prepare import load_competition, load_prepared, make_folds, prepare
 
 from .conftest import REPO
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from digit_recognizer import paths
-from digit_recognizer.fold_run import train_fold
 from digit_recognizer.params import FitConfig
-from digit_recognizer.pseudo_label import (
+from digit_recognizer.training.fold_run import train_fold
+from digit_recognizer.training.pseudo_label import (
     describe,
     fold_pseudo_labels,
     pick_confident,

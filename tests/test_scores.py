@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digit_recognizer.scores import NOT_TIMED, NOT_TIMED_NOTE, format_scores, score_rows
-from digit_recognizer.timings import record_timing
+from digit_recognizer.report.scores import NOT_TIMED, NOT_TIMED_NOTE, format_scores, score_rows
+from digit_recognizer.training.timings import record_timing
 
 SCORES = {"cv_accuracy": 0.98, "cv_accuracy_se": 0.001, "cv_accuracy_std": 0.002, "cv_log_loss": 0.07}
 

@@ -23,12 +23,12 @@ from PIL import Image
 
 from digit_recognizer.atomic import write_json
 from digit_recognizer.cli import main as cli_main
-from digit_recognizer.ensemble import Combiner
-from digit_recognizer.fold_run import train_fold
-from digit_recognizer.inference import EnsemblePredictor
+from digit_recognizer.ensemble.combine import Combiner
 from digit_recognizer.params import FitConfig
-from digit_recognizer.preprocess import NoInk, to_mnist
-from digit_recognizer.server import LIMITS, Limits, create_app, uvicorn_config
+from digit_recognizer.serving.inference import EnsemblePredictor
+from digit_recognizer.serving.preprocess import NoInk, to_mnist
+from digit_recognizer.serving.server import LIMITS, Limits, create_app, uvicorn_config
+from digit_recognizer.training.fold_run import train_fold
 
 from .conftest import REPO
 from .junk_pictures import flag_pictures, junk_corpus, real_photos

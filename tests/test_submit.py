@@ -10,11 +10,11 @@ import pytest
 
 from digit_recognizer import paths
 from digit_recognizer.cli import main as cli_main
-from digit_recognizer.csv_io import SUBMISSION_COLUMNS, write_int_csv
-from digit_recognizer.download import download
+from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, write_int_csv
+from digit_recognizer.data.download import download
+from digit_recognizer.ensemble.submission import write_submission
 from digit_recognizer.errors import CsvError, UserError
-from digit_recognizer.submission import write_submission
-from digit_recognizer.submit import default_message, submit
+from digit_recognizer.kaggle.submit import default_message, submit
 
 from .kaggle_standin import KaggleStandIn, point_kaggle_client_at
 

@@ -13,14 +13,20 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from digit_recognizer.augment import ELASTIC_POINTS, affine_grid, affine_noise, elastic_displacement, random_affine
-from digit_recognizer.device import choose_precision
 from digit_recognizer.errors import UserError
-from digit_recognizer.fold_run import load_fold_model, train_fold
 from digit_recognizer.models import ARCHITECTURES, build_model
 from digit_recognizer.params import FitConfig
-from digit_recognizer.predict import predict
-from digit_recognizer.training import fit, seed_everything, stratified_holdout
+from digit_recognizer.training.augment import (
+    ELASTIC_POINTS,
+    affine_grid,
+    affine_noise,
+    elastic_displacement,
+    random_affine,
+)
+from digit_recognizer.training.device import choose_precision
+from digit_recognizer.training.fold_run import load_fold_model, train_fold
+from digit_recognizer.training.loop import fit, seed_everything, stratified_holdout
+from digit_recognizer.training.predict import predict
 
 from .conftest import AVX2_ONLY, TINY_NETS, subset
 
@@ -309,7 +315,7 @@ def test_byte_dropout_drops_at_its_rate_and_keeps_the_mean(channels_last):
 
 def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
     from digit_recognizer.models.deskew import Deskew
-    from digit_recognizer.predict import MNIST_MEAN, MNIST_STD, normalize, to_model_input
+    from digit_recognizer.training.predict import MNIST_MEAN, MNIST_STD, normalize, to_model_input
 
     def slant_and_centre(x):
         ink = (x * MNIST_STD + MNIST_MEAN).clamp(min=0).flatten(1)
@@ -334,12 +340,12 @@ def test_deskew_layer_stands_digits_upright_and_centres_them(sample_prepared):
 
 NO_NATIVE_BFLOAT16 = """
 import numpy as np, torch
-from digit_recognizer.device import choose_precision
+from digit_recognizer.training.device import choose_precision
 from digit_recognizer.errors import UserError
-from digit_recognizer.fold_run import check_precision_runs
+from digit_recognizer.training.fold_run import check_precision_runs
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
-from digit_recognizer.training import fit, seed_everything
+from digit_recognizer.training.loop import fit, seed_everything
 
 cpu = torch.device("cpu")
 auto = choose_precision("auto", cpu)

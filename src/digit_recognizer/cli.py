@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from digit_recognizer import __version__, paths
-from digit_recognizer.errors import UserError, os_reason
-
-if TYPE_CHECKING:
-    import numpy as np
+from digit_recognizer.errors import UserError
 
 PROJECT_HELP = "the project folder (default: the one around the current folder, found as git finds its own)"
 
@@ -85,20 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
-            from digit_recognizer.submit import submit as submit_file
+            from digit_recognizer.kaggle.submit import submit as submit_file
 
             print(submit_file(args.file, args.message, args.competition))
         elif args.command == "predict":
+            from digit_recognizer.serving.read_files import predict_files
+
             if not predict_files(args.images, show_all=args.all, project=args.project):
                 return 1
         elif args.command == "serve":
-            serve_app(args.host, args.port, project=args.project)
+            from digit_recognizer.serving.server import serve
+
+            serve(args.host, args.port, project=args.project)
         elif args.command == "scores":
+            from digit_recognizer.report.scores import print_scores
+
             print_scores(args.project, args.markdown)
         elif args.command == "compare":
             from dvc.exceptions import NotDvcRepoError
 
-            from digit_recognizer.compare import run_compare
+            from digit_recognizer.report.compare import run_compare
 
             try:
                 print(run_compare(args.a, args.b, args.alpha, args.project))
@@ -114,72 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def predict_files(images: list[Path], show_all: bool, project: Path | None = None) -> bool:
-    """Print each picture's reading (and why it may not be a digit); a picture that cannot be read is named on
-    stderr and the others are still read. Returns whether every picture was read."""
-    from digit_recognizer.inference import EnsemblePredictor
-
-    predictor = EnsemblePredictor.load(project)
-    prepared = []
-    for path in images:
-        try:
-            prepared.append((path, *prepare_picture(path)))
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-    if prepared:
-        _print_readings(predictor, prepared, show_all)
-    return len(prepared) == len(images)
-
-
-def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
-    """The picture at `path` as an MNIST-style digit, and what makes it unlike one; a UserError names the file."""
-    from digit_recognizer.preprocess import NoInk, load_image, picture_warnings, to_mnist
-
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
-    grey = load_image(data, str(path))
-    try:
-        return to_mnist(grey), picture_warnings(grey)
-    except NoInk as error:
-        raise UserError(f"{path}: {error}") from None
-
-
-def _print_readings(predictor, prepared: list[tuple[Path, np.ndarray, list[str]]], show_all: bool) -> None:
-    import numpy as np
-
-    result = predictor.predict(np.stack([digit for _, digit, _ in prepared]))
-    for i, (path, _, warnings) in enumerate(prepared):
-        probabilities = result.ensemble[i]
-        line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
-        if show_all:
-            line += "  " + "  ".join(
-                f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
-            )
-        for warning in warnings:
-            line += f"  [warning: {warning}]"
-        print(line)
-
-
-def print_scores(project: Path | None, markdown: bool) -> None:
-    from digit_recognizer.params import load_params
-    from digit_recognizer.scores import format_scores, score_rows
-
-    root = project or paths.find_project_root()
-    params = load_params(root / "params.yaml")
-    print(format_scores(score_rows(root, paths.ensemble_members(params), params["cv"]["fold_ids"]), markdown))
-
-
-def serve_app(host: str, port: int, project: Path | None = None) -> None:
-    from digit_recognizer.inference import EnsemblePredictor
-    from digit_recognizer.server import create_app, run_server
-
-    app = create_app(EnsemblePredictor.load(project))
-    print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
-    run_server(app, host, port)
 
 
 if __name__ == "__main__":

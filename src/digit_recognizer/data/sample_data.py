@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from digit_recognizer import paths
-from digit_recognizer.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, write_int_csv
+from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, write_int_csv
 
 
 def write_sample_competition(dest: Path, test_rows: int, seed: int) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
+from digit_recognizer.data.origin import write_origin
+from digit_recognizer.data.sample_data import write_sample_competition
 from digit_recognizer.errors import UserError, os_reason
-from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient, find_credentials
-from digit_recognizer.origin import write_origin
-from digit_recognizer.sample_data import write_sample_competition
+from digit_recognizer.kaggle.client import KaggleApiClient, KaggleClient, find_credentials
 
 KAGGLE_NOTEBOOK_INPUT = Path("/kaggle/input/digit-recognizer")
 

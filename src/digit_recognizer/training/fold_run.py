@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.device import FLOAT32, Precision, cpu_capability
+from digit_recognizer.data.prepare import Prepared
 from digit_recognizer.errors import UserError
 from digit_recognizer.metrics import accuracy, log_loss
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
-from digit_recognizer.predict import autocast, predict
-from digit_recognizer.prepare import Prepared
-from digit_recognizer.training import count_parameters, fit, seed_everything, stratified_holdout
+from digit_recognizer.training.device import FLOAT32, Precision, cpu_capability
+from digit_recognizer.training.loop import count_parameters, fit, seed_everything, stratified_holdout
+from digit_recognizer.training.predict import autocast, predict
 
 
 def train_fold(

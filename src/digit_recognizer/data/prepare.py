@@ -9,9 +9,9 @@ import numpy as np
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, data_line, read_int_csv
+from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, data_line, read_int_csv
+from digit_recognizer.data.origin import read_origin
 from digit_recognizer.errors import CsvError, UserError
-from digit_recognizer.origin import read_origin
 
 
 @dataclass

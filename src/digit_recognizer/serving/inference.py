@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from digit_recognizer import paths
-from digit_recognizer.ensemble import Combiner
+from digit_recognizer.ensemble.combine import Combiner
 from digit_recognizer.errors import UserError
-from digit_recognizer.fold_run import load_fold_model
-from digit_recognizer.predict import predict
+from digit_recognizer.training.fold_run import load_fold_model
+from digit_recognizer.training.predict import predict
 
 
 @dataclass

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from digit_recognizer.atomic import atomic_path
-from digit_recognizer.csv_io import SUBMISSION_COLUMNS, write_int_csv
+from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, write_int_csv
+from digit_recognizer.data.prepare import read_submission
 from digit_recognizer.errors import UserError
-from digit_recognizer.prepare import read_submission
 
 
 def write_submission(labels: np.ndarray, path: str | Path, sample_submission: str | Path) -> None:

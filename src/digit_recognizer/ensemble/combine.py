@@ -26,8 +26,10 @@ from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
+from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.ensemble.fold_predictions import load_architecture
+from digit_recognizer.ensemble.submission import write_submission
 from digit_recognizer.errors import UserError
-from digit_recognizer.fold_predictions import load_architecture
 from digit_recognizer.metrics import (
     PROBABILITY_FLOOR,
     accuracy,
@@ -38,8 +40,6 @@ from digit_recognizer.metrics import (
     row_log_losses,
 )
 from digit_recognizer.params import ENSEMBLE_METHODS
-from digit_recognizer.prepare import load_prepared
-from digit_recognizer.submission import write_submission
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:

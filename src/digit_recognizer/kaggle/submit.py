@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 from digit_recognizer import paths
+from digit_recognizer.data.origin import read_origin
+from digit_recognizer.data.prepare import read_submission
 from digit_recognizer.errors import UserError
-from digit_recognizer.kaggle_client import KaggleApiClient, KaggleClient
-from digit_recognizer.origin import read_origin
-from digit_recognizer.prepare import read_submission
+from digit_recognizer.kaggle.client import KaggleApiClient, KaggleClient
 
 COMPETITION_TEST_ROWS = {"digit-recognizer": 28_000}  # the size of the competition's test.csv
 

@@ -10,6 +10,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 import anyio
@@ -25,8 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from digit_recognizer.errors import UserError
-from digit_recognizer.inference import EnsemblePredictor
-from digit_recognizer.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, picture_warnings, to_mnist
+from digit_recognizer.serving.inference import EnsemblePredictor
+from digit_recognizer.serving.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, picture_warnings, to_mnist
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return resources.files("digit_recognizer.web").joinpath("index.html").read_text()
+        return resources.files("digit_recognizer.serving.web").joinpath("index.html").read_text()
 
     @app.get("/api/models")
     def models() -> dict:
@@ -275,3 +276,10 @@ def run_server(app: FastAPI, host: str, port: int, limits: Limits = LIMITS) -> N
     import uvicorn
 
     uvicorn.Server(uvicorn_config(app, host, port, limits)).run()
+
+
+def serve(host: str, port: int, project: Path | None = None) -> None:
+    """`digit-recognizer serve`: the draw page and the API over the project's trained ensemble, until stopped."""
+    app = create_app(EnsemblePredictor.load(project))
+    print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
+    run_server(app, host, port)

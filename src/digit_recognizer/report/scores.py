@@ -14,7 +14,7 @@ from typing import Any
 
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
-from digit_recognizer.timings import timing_of
+from digit_recognizer.training.timings import timing_of
 
 COLUMNS = ("", "CV accuracy", "± SE", "std/folds", "log-loss", "weight", "train s", "img/s")
 NOT_TIMED = "—"
@@ -72,3 +72,12 @@ def format_scores(rows: list[tuple[str, ...]], markdown: bool = False) -> str:
         for row in [COLUMNS, *rows]
     ]
     return "\n".join(table + note)
+
+
+def print_scores(project: Path | None, markdown: bool) -> None:
+    """`digit-recognizer scores`: the table of the project at `project` (default: around the current folder)."""
+    from digit_recognizer.params import load_params
+
+    root = project or paths.find_project_root()
+    params = load_params(root / "params.yaml")
+    print(format_scores(score_rows(root, paths.ensemble_members(params), params["cv"]["fold_ids"]), markdown))

@@ -22,9 +22,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from digit_recognizer.augment import affine_noise, random_affine
 from digit_recognizer.params import FitConfig
-from digit_recognizer.predict import autocast, normalize, predict_logits, to_device, to_model_input
+from digit_recognizer.training.augment import affine_noise, random_affine
+from digit_recognizer.training.predict import autocast, normalize, predict_logits, to_device, to_model_input
 
 
 @dataclass

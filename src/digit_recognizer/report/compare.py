@@ -86,7 +86,7 @@ def load_side(root: Path, name: str) -> Side:
     def load_npy(path: Path) -> np.ndarray:
         return np.load(io.BytesIO(read(path)))
 
-    from digit_recognizer.fold_predictions import load_architecture
+    from digit_recognizer.ensemble.fold_predictions import load_architecture
 
     params = yaml.safe_load(read(Path("params.yaml")))
     labels = load_npy(paths.PREPARED / "train_labels.npy")

@@ -1,0 +1,1 @@
+"""Combining the architectures from out-of-fold predictions only, and writing the submission file."""

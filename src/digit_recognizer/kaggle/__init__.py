@@ -1,0 +1,1 @@
+"""Kaggle: the API client (download, submit), validated submissions."""

@@ -1,0 +1,55 @@
+"""`digit-recognizer predict`: read handwritten digits from image files with the trained ensemble."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from digit_recognizer.errors import UserError, os_reason
+from digit_recognizer.serving.preprocess import NoInk, load_image, picture_warnings, to_mnist
+
+
+def predict_files(images: list[Path], show_all: bool, project: Path | None = None) -> bool:
+    """Print each picture's reading (and why it may not be a digit); a picture that cannot be read is named on
+    stderr and the others are still read. Returns whether every picture was read."""
+    from digit_recognizer.serving.inference import EnsemblePredictor
+
+    predictor = EnsemblePredictor.load(project)
+    prepared = []
+    for path in images:
+        try:
+            prepared.append((path, *prepare_picture(path)))
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+    if prepared:
+        _print_readings(predictor, prepared, show_all)
+    return len(prepared) == len(images)
+
+
+def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The picture at `path` as an MNIST-style digit, and what makes it unlike one; a UserError names the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({os_reason(error)})") from None
+    grey = load_image(data, str(path))
+    try:
+        return to_mnist(grey), picture_warnings(grey)
+    except NoInk as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def _print_readings(predictor, prepared: list[tuple[Path, np.ndarray, list[str]]], show_all: bool) -> None:
+    result = predictor.predict(np.stack([digit for _, digit, _ in prepared]))
+    for i, (path, _, warnings) in enumerate(prepared):
+        probabilities = result.ensemble[i]
+        line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
+        if show_all:
+            line += "  " + "  ".join(
+                f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
+            )
+        for warning in warnings:
+            line += f"  [warning: {warning}]"
+        print(line)
