@@ -9,6 +9,12 @@ from pathlib import Path
 from digit_recognizer import __version__, paths
 from digit_recognizer.errors import UserError
 
+# The commands whose packages are an extra of their own, so that the pipeline installs without them
+EXTRAS = {
+    "serve": ("serve", ("fastapi", "uvicorn", "multipart", "swagger_ui_bundle")),
+    "repro": ("parallel", ("dask", "distributed")),
+}
+
 PROJECT_HELP = "the project folder (default: the one around the current folder, found as git finds its own)"
 
 
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        require_extra(args.command)
         if args.command == "submit":
             from digit_recognizer.kaggle.submit import submit as submit_file
 
@@ -116,6 +123,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def require_extra(command: str) -> None:
+    """A command whose extra is not installed stops with the pip command that adds it, not an ImportError."""
+    if command not in EXTRAS:
+        return
+    import importlib.util
+
+    extra, modules = EXTRAS[command]
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UserError(
+            f"{command} needs the [{extra}] extra ({', '.join(missing)} is not installed): "
+            f'pip install -e ".[{extra}]" in the project\'s folder, or pip install "digit-recognizer[{extra}]"'
+        )
 
 
 if __name__ == "__main__":
