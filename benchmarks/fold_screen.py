@@ -53,7 +53,8 @@ def main() -> None:
     section = params["models"][args.arch]
     for assignment in args.set:
         set_key(section, *assignment.split("=", 1))
-    net, config = recipe_from_params(args.arch, section)
+    recipe = recipe_from_params(args.arch, section)
+    net, config = recipe.net, recipe.fit
     seed = params["train"]["seed"] if args.seed is None else args.seed
     data = load_prepared(args.project / paths.PREPARED)
     labels, folds = data.train_labels, data.folds

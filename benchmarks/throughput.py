@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from digit_recognizer.data.prepare import load_prepared
 from digit_recognizer.models import build_model
-from digit_recognizer.params import FitConfig, load_params, recipe_from_params
+from digit_recognizer.params import FitConfig, Params, load_params
 from digit_recognizer.training.device import (
     choose_precision,
     configure_determinism,
@@ -113,10 +113,10 @@ def training_flops_per_image(arch: str, net: dict) -> float:
 
 
 def profile(
-    arch: str, params: dict, images: np.ndarray, labels: np.ndarray, device: torch.device, bfloat16: bool
+    arch: str, params: Params, images: np.ndarray, labels: np.ndarray, device: torch.device, bfloat16: bool
 ) -> None:
     """Print the ops that take the most time in one epoch of the trainer (after a warm-up epoch)."""
-    net, config = recipe_from_params(arch, params["models"][arch])
+    net, config = params.recipe(arch).net, params.recipe(arch).fit
     one_epoch = project_trainer(arch, net, config, images, labels, device, bfloat16)
     one_epoch()
     with torch.profiler.profile() as profiler:
@@ -150,7 +150,7 @@ def main() -> None:
     data = load_prepared(args.prepared)
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     params = load_params()
-    precision = choose_precision(args.precision or params["train"]["precision"], device)
+    precision = choose_precision(args.precision or params.train.precision, device)
     print(
         f"{len(images)} images, device {device}, {threads} CPU threads, precision {precision}, "
         f"torch {torch.__version__}\n"
@@ -163,8 +163,8 @@ def main() -> None:
         "| held-out scoring (img/s) |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for arch in params["architectures"]:
-        net, config = recipe_from_params(arch, params["models"][arch])
+    for arch in params.architectures:
+        net, config = params.recipe(arch).net, params.recipe(arch).fit
         if args.batch_size:
             config = dataclasses.replace(config, batch_size=args.batch_size)
         loops = [

@@ -9,13 +9,13 @@ from digit_recognizer.params import load_params
 
 
 def main() -> None:
-    data = load_params()["data"]
+    data = load_params().data
     used = download(
-        data["source"],
+        data.source,
         dest=paths.RAW,
-        competition=data["competition"],
-        sample_test_rows=data["sample_test_rows"],
-        seed=data["sample_seed"],
+        competition=data.competition,
+        sample_test_rows=data.sample_test_rows,
+        seed=data.sample_seed,
     )
     print(f"download: wrote {paths.RAW}/ from {used}", flush=True)
 

@@ -3,15 +3,13 @@
 from digit_recognizer.stage import run_stage  # first: an interrupt while torch imports is one line
 
 # isort: split
-from digit_recognizer import paths
 from digit_recognizer.ensemble.combine import run_ensemble
 from digit_recognizer.params import load_params
 
 
 def main() -> None:
     params = load_params()
-    settings = params["ensemble"]
-    metrics = run_ensemble(paths.ensemble_members(params), settings["method"], settings["stacking_c"])
+    metrics = run_ensemble(params.ensemble_members, params.ensemble.method, params.ensemble.stacking_c)
     for name, scores in metrics.items():
         weight = f", weight {scores['weight']:.3f}" if scores.get("weight") is not None else ""
         print(f"ensemble: {name:9s} CV accuracy {scores['cv_accuracy']:.4%}{weight}")

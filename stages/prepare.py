@@ -9,8 +9,8 @@ from digit_recognizer.params import load_params
 
 
 def main() -> None:
-    cv = load_params()["cv"]
-    summary = prepare(paths.RAW, paths.PREPARED, n_folds=cv["folds"], seed=cv["seed"])
+    cv = load_params().cv
+    summary = prepare(paths.RAW, paths.PREPARED, n_folds=cv.folds, seed=cv.seed)
     print(f"prepare: {summary}", flush=True)
 
 

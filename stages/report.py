@@ -10,7 +10,7 @@ from digit_recognizer.report.plots import write_report
 
 def main() -> None:
     params = load_params()
-    write_report(paths.ensemble_members(params), params["report"]["images"], params["report"]["seed"])
+    write_report(params.ensemble_members, params.report.images, params.report.seed)
     print(f"report: wrote {paths.REPORT}/; see it with `dvc plots show`", flush=True)
 
 

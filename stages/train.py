@@ -8,7 +8,7 @@ import argparse
 
 from digit_recognizer import paths
 from digit_recognizer.data.prepare import load_prepared
-from digit_recognizer.params import load_params, recipe_from_params
+from digit_recognizer.params import load_params
 from digit_recognizer.training.device import (
     choose_precision,
     configure_determinism,
@@ -30,32 +30,32 @@ def main() -> None:
     name = args.arch + (paths.PSEUDO_SUFFIX if args.pseudo else "")
 
     params = load_params()
-    shared = params["train"]
-    net_kwargs, config = recipe_from_params(args.arch, params["models"][args.arch])
+    shared = params.train
+    recipe = params.recipe(args.arch)
     keep_freed_memory()
-    threads = configure_threads(shared["num_threads"])
-    device = select_device(shared["device"])
-    configure_determinism(shared["deterministic"], device)
-    precision = choose_precision(shared["precision"], device)
+    threads = configure_threads(shared.num_threads)
+    device = select_device(shared.device)
+    configure_determinism(shared.deterministic, device)
+    precision = choose_precision(shared.precision, device)
     data = load_prepared(paths.PREPARED)
     pseudo = None
     if args.pseudo:
-        settings = params["pseudo_label"]
-        picked = fold_pseudo_labels(settings["teachers"], args.fold, settings["threshold"])
+        settings = params.pseudo_label
+        picked = fold_pseudo_labels(settings.teachers, args.fold, settings.threshold)
         pseudo = picked.index, picked.label
         print(f"train {name}-{args.fold}: {describe(picked, len(data.test_images), data.test_labels)}", flush=True)
     print(f"train {name}-{args.fold}: device {device}, {threads} CPU threads, precision {precision}", flush=True)
     metrics, timing = train_fold(
         args.arch,
         args.fold,
-        net_kwargs=net_kwargs,
-        config=config,
+        net_kwargs=recipe.net,
+        config=recipe.fit,
         data=data,
         out_dir=paths.train_run_dir(name, args.fold),
-        seed=shared["seed"],
+        seed=shared.seed,
         device=device,
         pseudo=pseudo,
-        held_out_curve_every=shared["held_out_curve_every"],
+        held_out_curve_every=shared.held_out_curve_every,
         precision=precision,
     )
     record_timing(paths.timing_file(name, args.fold), timing, paths.train_run_dir(name, args.fold))

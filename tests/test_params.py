@@ -81,7 +81,7 @@ def test_each_mistake_names_its_key(case):
 
 
 def test_the_projects_params_are_valid():
-    assert validate_params(copy.deepcopy(DEFAULTS)) == DEFAULTS
+    assert validate_params(copy.deepcopy(DEFAULTS)).model_dump() == DEFAULTS
     assert set(DEFAULTS["architectures"]) == set(ARCHITECTURE_NAMES)
 
 
@@ -132,3 +132,35 @@ def test_dvc_exp_run_writes_params_yaml_back_unchanged(tmp_path):
     command = ["dvc", "exp", "run", "-q", *(arg for o in overrides for arg in ("-S", o))]
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
     assert (tmp_path / "params.yaml").read_text() == original
+
+
+def test_each_recipe_writes_out_what_it_trains_with():
+    """The keys every recipe uses are in params.yaml, so that `dvc params diff` shows a change to any of them."""
+    for name in DEFAULTS["architectures"]:
+        recipe = DEFAULTS["models"][name]
+        written = {"epochs", "batch_size", "optimizer", "lr", "schedule"}
+        written |= {"onecycle": {"pct_start"}, "exponential": {"gamma"}}.get(recipe["schedule"], set())
+        written |= {"momentum", "nesterov"} if recipe["optimizer"] == "sgd" else set()
+        assert written <= set(recipe), f"models.{name} leaves out {sorted(written - set(recipe))}"
+
+
+def test_the_documented_defaults_are_fit_configs():
+    """docs/architectures.md's table of recipe keys gives FitConfig's own defaults, and names every key."""
+    import dataclasses
+    import re
+
+    from digit_recognizer.params import FitConfig
+
+    documented = {}
+    page = (REPO / "docs" / "architectures.md").read_text()
+    section = page.split("## A recipe")[1].split("\n## ")[0]
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        keys = re.findall(r"`(\w+)`", cells[0]) if line.startswith("| `") else []
+        values = [v.strip().strip("`") for v in cells[1].split(",")] if len(cells) == 3 else []
+        if keys and len(keys) == len(values):
+            documented.update(zip(keys, values, strict=True))
+    defaults = {field.name: field.default for field in dataclasses.fields(FitConfig)}
+    assert set(documented) == set(defaults)
+    for key, value in documented.items():
+        assert yaml.safe_load(value) == defaults[key], key

@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic import model_validator as model_check
 
 from digit_recognizer.errors import UserError, os_reason
@@ -49,8 +59,10 @@ class FitConfig:
     optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
     lr: Annotated[Number, Field(gt=0)] = 1e-3  # the peak lr for onecycle, the starting lr otherwise
     momentum: Fraction = 0.9  # sgd only
+    nesterov: StrictBool = True  # sgd only: Nesterov's momentum
     weight_decay: Annotated[Number, Field(ge=0)] = 0.0
     schedule: Literal["onecycle", "exponential", "plateau", "constant"] = "onecycle"
+    pct_start: Annotated[Number, Field(gt=0, lt=1)] = 0.25  # onecycle: share of the steps spent raising the lr
     gamma: Annotated[Number, Field(gt=0, le=1)] = 0.95  # exponential: lr *= gamma after each epoch
     plateau_factor: Annotated[Number, Field(gt=0, lt=1)] = 0.5  # plateau: lr *= factor after ...
     plateau_patience: Annotated[Int, Field(ge=0)] = 2  # ... this many epochs without a lower inner-val loss
@@ -85,13 +97,21 @@ class FitConfig:
 _FIT_CONFIG = TypeAdapter(FitConfig)
 
 
-def recipe_from_params(name: str, section: dict[str, Any]) -> tuple[dict[str, Any], FitConfig]:
-    """params.yaml's `models.<name>` -> (the net's constructor kwargs, the training recipe)."""
+@dataclass(frozen=True)
+class Recipe:
+    """One architecture's section of params.yaml: its network's constructor arguments and how it trains."""
+
+    net: dict[str, Any]
+    fit: FitConfig
+
+
+def recipe_from_params(name: str, section: dict[str, Any]) -> Recipe:
+    """params.yaml's `models.<name>` -> the net's constructor kwargs and the training recipe, validated."""
     recipe = dict(section)
     net = recipe.pop("net", {})
     if not isinstance(net, dict):
         raise UserError(f"models.{name}.net: expected a mapping of the model's arguments, got {net!r}")
-    return net, FitConfig.from_params(name, recipe)
+    return Recipe(net, FitConfig.from_params(name, recipe))
 
 
 class _Section(BaseModel):
@@ -151,6 +171,18 @@ class Params(_Section):
     pseudo_label: PseudoLabelParams
     ensemble: EnsembleParams
     report: ReportParams
+    _recipes: dict[str, Recipe] = PrivateAttr(default_factory=dict)  # each listed architecture's, validated once
+
+    def recipe(self, name: str) -> Recipe:
+        """The validated recipe of a listed architecture."""
+        return self._recipes[name]
+
+    @property
+    def ensemble_members(self) -> list[str]:
+        """What the ensemble combines: every architecture, then each second-round (pseudo-labelled) one."""
+        from digit_recognizer.paths import ensemble_members
+
+        return ensemble_members(self.architectures, self.pseudo_label.architectures)
 
     @model_check(mode="after")
     def _each_architecture_has_a_recipe(self) -> Params:
@@ -167,18 +199,17 @@ class Params(_Section):
         return self
 
 
-def validate_params(raw: Any, source: str = "params.yaml") -> dict[str, Any]:
-    """Check the whole of params.yaml (each listed architecture's recipe too); return it unchanged."""
+def validate_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Check the whole of params.yaml (each listed architecture's recipe too), once; return it typed."""
     try:
-        _validated(TypeAdapter(Params), raw)
-        for name in raw["architectures"]:
-            recipe_from_params(name, raw["models"][name])
+        params = _validated(_PARAMS, raw)
+        params._recipes = {name: recipe_from_params(name, params.models[name]) for name in params.architectures}
     except UserError as error:
         raise UserError(f"{source}: {error}") from None
-    return raw
+    return params
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+def load_params(path: str | Path = "params.yaml") -> Params:
     """Read params.yaml once and validate every key before any work; a mistake is one UserError naming the key."""
     try:
         with open(path) as f:
@@ -188,6 +219,9 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     return validate_params(raw, str(path))
+
+
+_PARAMS = TypeAdapter(Params)
 
 
 def _validated(adapter: TypeAdapter, raw: Any, *prefix: str):

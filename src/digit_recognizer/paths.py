@@ -41,10 +41,9 @@ def train_run_dir(model: str, fold: int, root: Path = TRAIN) -> Path:
     return root / f"{model}-{fold}"
 
 
-def ensemble_members(params: dict) -> list[str]:
+def ensemble_members(architectures: list[str], second_round: list[str]) -> list[str]:
     """What the ensemble combines: every architecture, then each second-round (pseudo-labelled) one."""
-    second_round = params.get("pseudo_label", {}).get("architectures", [])  # older revisions have no such key
-    return [*params["architectures"], *(a + PSEUDO_SUFFIX for a in second_round)]
+    return [*architectures, *(a + PSEUDO_SUFFIX for a in second_round)]
 
 
 def timing_file(model: str, fold: int, root: Path = TIMINGS) -> Path:

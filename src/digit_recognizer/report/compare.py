@@ -93,7 +93,10 @@ def load_side(root: Path, name: str) -> Side:
     folds = load_npy(paths.PREPARED / "folds.npy")
     correct = {
         arch: load_architecture(arch, folds, labels, paths.TRAIN, read).oof.argmax(1) == labels
-        for arch in paths.ensemble_members(params)
+        for arch in paths.ensemble_members(
+            params["architectures"],
+            params.get("pseudo_label", {}).get("architectures", []),  # older revisions have no such key
+        )
     }
     correct["ensemble"] = load_npy(paths.ENSEMBLE / "oof.npy").argmax(1) == labels
     return Side(name, revision, labels, folds, correct)

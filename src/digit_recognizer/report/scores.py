@@ -80,4 +80,4 @@ def print_scores(project: Path | None, markdown: bool) -> None:
 
     root = project or paths.find_project_root()
     params = load_params(root / "params.yaml")
-    print(format_scores(score_rows(root, paths.ensemble_members(params), params["cv"]["fold_ids"]), markdown))
+    print(format_scores(score_rows(root, params.ensemble_members, params.cv.fold_ids), markdown))

@@ -37,7 +37,7 @@ class FitResult:
 
 OPTIMIZERS = {
     "sgd": lambda p, c, **kw: torch.optim.SGD(
-        p, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay, **kw
+        p, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay, **kw
     ),
     "adam": lambda p, c, **kw: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
     "adamw": lambda p, c, **kw: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
@@ -228,7 +228,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
 def _make_schedule(optimizer: torch.optim.Optimizer, config: FitConfig, steps_per_epoch: int):
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=max(config.epochs * steps_per_epoch, 1), pct_start=0.25
+            optimizer, max_lr=config.lr, total_steps=max(config.epochs * steps_per_epoch, 1), pct_start=config.pct_start
         )
     if config.schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
