@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from digit_recognizer.params import FitConfig
 from digit_recognizer.training.augment import affine_noise, random_affine
+from digit_recognizer.training.no_dynamo import plain_step
 from digit_recognizer.training.predict import autocast, normalize, predict_logits, to_device, to_model_input
 
 
@@ -36,11 +37,11 @@ class FitResult:
 
 
 OPTIMIZERS = {
-    "sgd": lambda p, c, **kw: torch.optim.SGD(
+    "sgd": lambda p, c, **kw: plain_step(torch.optim.SGD)(
         p, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay, **kw
     ),
-    "adam": lambda p, c, **kw: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
-    "adamw": lambda p, c, **kw: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
+    "adam": lambda p, c, **kw: plain_step(torch.optim.Adam)(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
+    "adamw": lambda p, c, **kw: plain_step(torch.optim.AdamW)(p, lr=c.lr, weight_decay=c.weight_decay, **kw),
 }
 
 
