@@ -3,7 +3,7 @@
 model.pt         weights + architecture name + net kwargs + training config and precision (enough to rebuild it)
 predictions.npz  oof_index (held-out row numbers), oof (their probabilities), test (test probabilities)
 metrics.json     held-out accuracy and log-loss, epochs run and kept, rows used, parameter count
-live/            dvclive's per-epoch curves: training, inner validation (when the recipe has one) and
+live/            per-epoch curves in dvclive's layout: training, inner validation (when the recipe has one) and
                  held-out loss and accuracy, lr
 
 Everything in the folder is a function of the data, params and seed, so a re-run that reproduces the
@@ -30,6 +30,7 @@ from digit_recognizer.errors import UserError
 from digit_recognizer.metrics import accuracy, log_loss
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
+from digit_recognizer.training.curves import Curves
 from digit_recognizer.training.device import FLOAT32, Precision, cpu_capability
 from digit_recognizer.training.loop import count_parameters, fit, seed_everything, stratified_holdout
 from digit_recognizer.training.predict import autocast, predict
@@ -71,37 +72,30 @@ def train_fold(
     check_precision_runs(model, arch, precision, device)
 
     with atomic_dir(out_dir) as tmp:
-        from dvclive import Live  # heavy import, only where curves are written
+        curves = Curves(tmp / "live")
 
-        with Live(str(tmp / "live"), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        def rows(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.from_numpy(data.train_images[index]), torch.from_numpy(data.train_labels[index])
 
-            def log_epoch(record: dict[str, float]) -> None:
-                for key, value in record.items():
-                    if key != "epoch":
-                        live.log_metric(key, value, plot=True)
-                live.next_step()
-
-            def rows(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-                return torch.from_numpy(data.train_images[index]), torch.from_numpy(data.train_labels[index])
-
-            images, labels = rows(train_rows)
-            if pseudo is not None:
-                images = torch.cat([images, torch.from_numpy(data.test_images[pseudo[0]])])
-                labels = torch.cat([labels, torch.from_numpy(pseudo[1].astype(np.int64))])
-            result = fit(
-                model,
-                images,
-                labels,
-                config,
-                generator,
-                device,
-                val=rows(val_rows) if len(val_rows) else None,
-                held_out=rows(held_out),
-                held_out_curve_every=held_out_curve_every,
-                log=log_epoch,
-                desc=f"{arch}-{fold}",
-                bfloat16=precision.bfloat16,
-            )
+        images, labels = rows(train_rows)
+        if pseudo is not None:
+            images = torch.cat([images, torch.from_numpy(data.test_images[pseudo[0]])])
+            labels = torch.cat([labels, torch.from_numpy(pseudo[1].astype(np.int64))])
+        result = fit(
+            model,
+            images,
+            labels,
+            config,
+            generator,
+            device,
+            val=rows(val_rows) if len(val_rows) else None,
+            held_out=rows(held_out),
+            held_out_curve_every=held_out_curve_every,
+            log=curves.log,
+            desc=f"{arch}-{fold}",
+            bfloat16=precision.bfloat16,
+        )
+        curves.write()
         oof = predict(model, data.train_images[held_out])
         test = predict(model, data.test_images)
         held_out_labels = data.train_labels[held_out]
