@@ -10,8 +10,10 @@ raise and unwind the stack, so temporary outputs are removed on the way out (ato
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,13 +52,36 @@ def peak_memory_mib() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, bytes on macOS
 
 
+PROFILE_LOG = "DIGIT_RECOGNIZER_STAGE_LOG"  # a file to which each stage appends when it started and ended
+
+
+def log_profile(path: str, main_started: float) -> None:
+    """Append this stage's process start, main()'s start and its end (Unix seconds) to `path` as a JSON line,
+    for benchmarks/stage_overhead.py."""
+    import json
+
+    import psutil
+
+    record = {
+        "stage": " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]]),
+        "created": psutil.Process().create_time(),
+        "main_started": main_started,
+        "ended": time.time(),
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a UserError becomes `error: ...` on stderr and exit status 1, no traceback."""
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise_terminated)
+        started = time.time()
         main()
         print(f"{Path(sys.argv[0]).stem}: peak memory {peak_memory_mib():,.0f} MiB", flush=True)
+        if PROFILE_LOG in os.environ:
+            log_profile(os.environ[PROFILE_LOG], started)
         # The interpreter's shutdown garbage-collects everything torch imported (~2,600 modules), about
         # 1 s per stage; frozen objects are skipped. Outputs are closed by now (atomic_dir).
         gc.freeze()
