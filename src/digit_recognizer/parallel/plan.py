@@ -136,11 +136,11 @@ def plan_stages(root: Path) -> Plan:
 
 def widest_level(plan: Plan) -> int:
     """The largest number of task stages at one depth of the graph: how many can ever run at once, roughly."""
-    depth: dict[str, int] = {}
-    for stage in plan.tasks:
-        depth[stage] = 1 + max((depth[dep] for dep in plan.upstream[stage]), default=0)
-    levels = list(depth.values())
-    return max((levels.count(level) for level in set(levels)), default=1)
+    import networkx as nx
+
+    graph = nx.DiGraph([(dep, stage) for stage in plan.tasks for dep in plan.upstream[stage]])
+    graph.add_nodes_from(plan.tasks)
+    return max(map(len, nx.topological_generations(graph)), default=1)
 
 
 def drop_lock_entries(root: Path, stages: tuple[str, ...] | list[str]) -> None:
