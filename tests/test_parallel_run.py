@@ -1,15 +1,19 @@
-"""`digit-recognizer repro` keeps each fold's training-time history as `dvc repro` does (no training here)."""
+"""`digit-recognizer repro` on a one-stage pipeline that trains nothing, and the timings it keeps."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from digit_recognizer import paths
 from digit_recognizer.parallel.progress import write_timings
+from digit_recognizer.parallel.run import repro_in_parallel
 from digit_recognizer.parallel.task import read_timings
 from digit_recognizer.training.timings import record_timing, timing_of
+
+from .conftest import run
 
 
 def train(root: Path, seed: int, seconds: float) -> bytes:
@@ -32,3 +36,15 @@ def test_a_fold_trained_in_a_checkout_joins_the_workspaces_timings_without_losin
     assert timing_of(workspace, "mlp", 0)["train_seconds"] == 40
     (workspace / paths.train_run_dir("mlp", 0) / "predictions.npz").write_bytes(baseline)  # `dvc exp apply baseline`
     assert timing_of(workspace, "mlp", 0)["train_seconds"] == 480
+
+
+def test_a_run_that_succeeds_returns_exit_status_0(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages:\n  hello:\n    cmd: echo hello > hello.txt\n    outs: [hello.txt]\n")
+    run("git", "init", "-q", cwd=tmp_path)
+    run("dvc", "init", "-q", cwd=tmp_path)
+    run("git", "add", "-A", cwd=tmp_path)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one stage", cwd=tmp_path)
+    out = io.StringIO()
+    assert repro_in_parallel(tmp_path, jobs=1, out=out) == 0, out.getvalue()
+    assert (tmp_path / "hello.txt").read_text() == "hello\n"
+    assert "done     hello" in out.getvalue() and "the workspace is up to date" in out.getvalue()
