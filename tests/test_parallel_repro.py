@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,6 +44,15 @@ def tiny(tmp_path_factory) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "commit", "-qam", "no report; the competition beside the project", cwd=root)
     return root
+
+
+@pytest.fixture(scope="module")
+def sequential(tiny, tmp_path_factory) -> Path:
+    """A clone of the tiny project after `dvc repro` with one thread, as `--threads 1` gives each task."""
+    project = clone(tiny, tmp_path_factory.mktemp("sequential") / "sequential")
+    run_env = environment(project.parent / "tmp", DIGIT_RECOGNIZER_THREADS="1")
+    subprocess.run(["dvc", "repro"], cwd=project, env=run_env, check=True, capture_output=True)
+    return project
 
 
 def clone(tiny: Path, dest: Path) -> Path:
@@ -121,11 +131,7 @@ def leftovers(tmp: Path, project: Path) -> list[str]:
     return found
 
 
-def test_stages_at_once_give_what_a_sequential_repro_gives_bit_for_bit(tiny, tmp_path):
-    sequential = clone(tiny, tmp_path / "sequential")
-    run_env = environment(tmp_path / "tmp-seq", DIGIT_RECOGNIZER_THREADS="1")
-    subprocess.run(["dvc", "repro"], cwd=sequential, env=run_env, check=True, capture_output=True)
-
+def test_stages_at_once_give_what_a_sequential_repro_gives_bit_for_bit(tiny, sequential, tmp_path):
     at_once = clone(tiny, tmp_path / "at-once")
     # a dvc.lock from another machine: the folds' entries match their deps but name outputs in no cache here
     # (DVC would run such a stage again rather than look in the run-cache, in each checkout and at the end)
@@ -260,3 +266,119 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
     assert not rwlock.exists() or not any(json.loads(rwlock.read_text() or "{}").values())  # no lock held
     assert not (project / "dvc.lock").exists() and not (project / "data" / "train").exists()  # workspace untouched
     run("dvc", "status", cwd=project)  # DVC's repo lock is free
+
+
+def processes_of(tmp: Path) -> list[int]:
+    """This user's processes whose TMPDIR is `tmp`: one machine's, in these tests (in the order they started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if f"TMPDIR={tmp}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                pass
+    return sorted(found)
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(what: str, value, seconds: float, alive: list[subprocess.Popen]):
+    """Poll `value()` until it returns something (bounded); fail at once if one of `alive` has ended."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = value()
+        if found:
+            return found
+        ended = [" ".join(map(str, p.args[:2])) for p in alive if p.poll() is not None]
+        assert not ended, f"{ended} ended while waiting for {what}"
+        assert time.monotonic() < deadline, f"no {what} after {seconds} s"
+        time.sleep(0.2)
+
+
+def test_many_machines_a_dask_scheduler_two_workers_one_killed_mid_stage(tiny, sequential, tmp_path):
+    """A real `dask scheduler` and two `dask worker`s on 127.0.0.1 (ports of the system's choosing), each in a
+    folder of its own as if on a machine of its own, sharing results through a DVC remote (--pull). One worker
+    and its stage's processes are killed (SIGKILL: the machine is gone) while it trains a fold; Dask runs that
+    stage again on the other, and the run ends with the sequential run's submission."""
+    project = clone(tiny, tmp_path / "project")
+    run("dvc", "remote", "add", "--local", "-d", "team", str(tmp_path / "remote"), cwd=project)
+    machines = {name: tmp_path / name for name in ("machine-a", "machine-b")}
+    scheduler_file = tmp_path / "scheduler.json"
+    started: dict[str, subprocess.Popen] = {}
+
+    def start(name: str, args: list[str], folder: Path) -> subprocess.Popen:
+        folder.mkdir(exist_ok=True)
+        with open(tmp_path / f"{name}.log", "w") as log:  # each in a process group of its own
+            started[name] = subprocess.Popen(
+                args, cwd=folder, env=environment(folder / "tmp"), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        return started[name]
+
+    def scheduler_address() -> str | None:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    try:
+        start("scheduler", ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                            "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler")  # fmt: skip
+        address = wait_for("scheduler file", scheduler_address, 60, list(started.values()))
+        for name, folder in machines.items():
+            start(name, ["dask", "worker", address, "--name", name, "--nthreads", "1", "--host", "127.0.0.1",
+                         "--no-dashboard", "--local-directory", str(folder / "dask")], folder)  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=120)
+
+        with open(tmp_path / "repro.log", "w") as log:
+            repro = subprocess.Popen(
+                ["digit-recognizer", "repro", "--scheduler", address, "--pull", "--threads", "1"],
+                cwd=project, env=environment(tmp_path / "tmp"), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        started["repro"] = repro
+
+        def training() -> tuple[str, str] | None:  # (machine, stage) of a fold's train.py running now
+            for name, folder in machines.items():
+                for pid in processes_of(folder / "tmp"):
+                    try:
+                        args = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")
+                    except OSError:
+                        continue
+                    if "stages/train.py" in args:
+                        return name, f"train@{args[args.index('--arch') + 1]}-{args[args.index('--fold') + 1]}"
+            return None
+
+        victim, killed = wait_for("training fold", training, 300, list(started.values()))
+        os.killpg(started[victim].pid, signal.SIGKILL)  # the worker and its nanny, before its stage can report
+        kill(processes_of(machines[victim] / "tmp"))  # the stage's own session: dvc repro, train.py
+        started.pop(victim).wait(timeout=30)
+        repro.wait(timeout=420)
+        output = (tmp_path / "repro.log").read_text()
+        assert repro.returncode == 0, output
+    finally:
+        for process in started.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        for folder in [*machines.values(), tmp_path / "scheduler"]:
+            kill(processes_of(folder / "tmp"))
+        kill(processes_of(tmp_path / "tmp"))
+
+    lines = progress(output)
+    assert [state for state, stage, _ in lines if stage == killed].count("running") >= 2, output  # once more
+    assert {stage for state, stage, _ in lines if state == "done"} >= {"download", "prepare", *TRAIN_STAGES}, output
+    final = output[output.index("running  dvc repro") :]
+    assert re.findall(r"Running stage '([^']+)'", final) == ["ensemble"], final  # the rest came from the remote
+    submission = "submissions/submission.csv"
+    assert (project / submission).read_bytes() == (sequential / submission).read_bytes()
+    (survivor,) = set(machines) - {victim}
+    assert [p.name for p in (machines[survivor] / "tmp").iterdir() if p.name.startswith("digit-recognizer")] == []

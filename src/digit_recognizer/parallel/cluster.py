@@ -54,12 +54,10 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Client]:
 
 @dataclass
 class Outcome:
-    """What became of every task stage."""
+    """The stages done, and what failed (the progress lines tell the rest)."""
 
     done: dict[str, StageResult] = field(default_factory=dict)
     failed: list[StageFailed] = field(default_factory=list)
-    not_run: list[str] = field(default_factory=list)
-    stopped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # a task that raised something else (a worker's setup)
 
 
@@ -91,15 +89,12 @@ def collect(futures: dict[Future, str], progress: Progress, root: Path, on_failu
                 progress.line("failed", stage, f"log {LOG_DIR / log_name(stage)}")
                 on_failure()
             else:
-                outcome.not_run.append(stage)
                 progress.line("not run", stage, f"(upstream {failure.stage} failed)")
             continue
         except StageStopped:
-            outcome.stopped.append(stage)
             progress.line("stopped", stage)
             continue
         except StageSkipped:
-            outcome.not_run.append(stage)
             progress.line("not run", stage, "(the run was stopping)")
             continue
         except Exception as error:  # the task could not run at all: no checkout, no cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,17 @@ def make_bundle(root: Path, commit: str) -> bytes:
         return (Path(scratch) / "repo.bundle").read_bytes()
 
 
+@contextlib.contextmanager
+def in_folder(folder: Path) -> Iterator[None]:
+    """The block runs in `folder` (contextlib.chdir from Python 3.11)."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def restorable(stage: Any) -> bool:
     """Whether DVC's run-cache can restore the stage: a command, outputs, every one cached (no `cache:
     false`, no `persist`), not frozen, not `always_changed`."""
@@ -104,7 +117,7 @@ def plan_stages(root: Path) -> Plan:
     import networkx as nx
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo, repo.lock:
+    with in_folder(root), Repo(str(root)) as repo, repo.lock:  # DVC names stages relative to the current folder
         if Path(repo.scm.root_dir).resolve() != Path(repo.root_dir).resolve():
             raise UserError("the DVC project must be at its git repository's top (dvc.yaml beside .git)")
         graph = repo.index.graph  # an edge runs from a stage to a stage whose output it depends on
@@ -136,11 +149,11 @@ def plan_stages(root: Path) -> Plan:
 
 def widest_level(plan: Plan) -> int:
     """The largest number of task stages at one depth of the graph: how many can ever run at once, roughly."""
-    depth: dict[str, int] = {}
-    for stage in plan.tasks:
-        depth[stage] = 1 + max((depth[dep] for dep in plan.upstream[stage]), default=0)
-    levels = list(depth.values())
-    return max((levels.count(level) for level in set(levels)), default=1)
+    import networkx as nx
+
+    graph = nx.DiGraph([(dep, stage) for stage in plan.tasks for dep in plan.upstream[stage]])
+    graph.add_nodes_from(plan.tasks)
+    return max(map(len, nx.topological_generations(graph)), default=1)
 
 
 def drop_lock_entries(root: Path, stages: tuple[str, ...] | list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -46,8 +47,9 @@ def save_log(root: Path, stage: str, text: str) -> None:
 
 
 def write_timings(root: Path, timings: dict[str, str]) -> None:
-    """Each trained fold's data/timings file, as `dvc repro` leaves it in the workspace."""
-    from digit_recognizer.atomic import write_text
+    """Each trained fold's timing (a checkout's data/timings file) joins the workspace's record of the fold,
+    whose earlier runs stay, as under `dvc repro`."""
+    from digit_recognizer.training.timings import merge_timings
 
     for relative, text in timings.items():
-        write_text(root / relative, text)
+        merge_timings(root / relative, json.loads(text).get("runs", {}))

@@ -1,4 +1,4 @@
-"""The cores and GPUs a Dask worker shares among the stages it runs."""
+"""The task slots and GPUs a Dask worker shares among the stages it runs."""
 
 from __future__ import annotations
 
@@ -8,14 +8,6 @@ import queue
 import shutil
 import subprocess
 import threading
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the platform tells)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def worker_slots() -> int:

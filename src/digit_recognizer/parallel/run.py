@@ -16,6 +16,7 @@ from typing import TextIO
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
 from digit_recognizer.parallel.cluster import Outcome, run_tasks
+from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.parallel.plan import (
     Plan,
     drop_lock_entries,
@@ -25,7 +26,7 @@ from digit_recognizer.parallel.plan import (
     widest_level,
 )
 from digit_recognizer.parallel.progress import LOG_DIR, Progress, log_name, log_tail
-from digit_recognizer.parallel.resources import available_cores, visible_gpus
+from digit_recognizer.parallel.resources import visible_gpus
 from digit_recognizer.parallel.task import TaskSpec
 
 
@@ -170,3 +171,4 @@ def finish(root: Path, outcome: Outcome, stale: list[str], pull: bool, progress:
     if returncode != 0:
         raise UserError(f"dvc repro in the workspace failed (exit status {returncode})")
     progress.line("done", "dvc repro", f"the workspace is up to date; stage logs in {LOG_DIR}/")
+    return 0

@@ -20,8 +20,9 @@ from typing import Any, TextIO
 
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
+from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.parallel.plan import drop_lock_entries, git
-from digit_recognizer.parallel.resources import available_cores, gpu_pool, visible_gpus, worker_slots
+from digit_recognizer.parallel.resources import gpu_pool, visible_gpus, worker_slots
 
 TOPIC = "digit-recognizer-repro"
 STOP_GRACE_SECONDS = 30  # after SIGINT, how long a stage has to clean up before SIGKILL

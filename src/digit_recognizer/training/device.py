@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from digit_recognizer.errors import UserError
+from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.params import PRECISIONS
 
 
@@ -116,10 +117,6 @@ def threads_from_environment() -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise UserError(f"{THREADS_VARIABLE}={value!r}: must be a whole number of threads, 1 or more")
     return int(value)
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def configure_determinism(deterministic: bool, device: torch.device) -> None:

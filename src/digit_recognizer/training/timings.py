@@ -27,10 +27,17 @@ def record_timing(path: Path, timing: dict[str, Any], run_dir: Path) -> None:
 
     The file holds the latest run's fields, plus `runs`: every kept run's timing by fingerprint.
     """
-    fingerprint = predictions_fingerprint(run_dir)
-    runs = {key: value for key, value in _read_json(path).get("runs", {}).items() if key != fingerprint}
-    runs[fingerprint] = timing
-    kept = dict(list(runs.items())[-TIMINGS_KEPT:])
+    merge_timings(path, {predictions_fingerprint(run_dir): timing})
+
+
+def merge_timings(path: Path, runs: dict[str | None, dict[str, Any]]) -> None:
+    """Add runs' timings (by fingerprint, oldest first) to a fold's timing file, the last of them as the latest
+    run; the file's earlier runs stay. How another copy of the project's records join this one's."""
+    if not runs:
+        return
+    earlier = {key: value for key, value in _read_json(path).get("runs", {}).items() if key not in runs}
+    kept = dict(list({**earlier, **runs}.items())[-TIMINGS_KEPT:])
+    fingerprint, timing = list(runs.items())[-1]
     write_json(path, {**timing, "predictions_md5": fingerprint, "runs": kept})
 
 
