@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,6 +52,7 @@ class KaggleStandIn(ThreadingHTTPServer):
         pending_polls: int = 2,
         host: str = "127.0.0.1",
         port: int = 0,
+        first_ref: int = 40_000_001,
     ):
         self.competition_zip, self.status = competition_zip, status
         self.public_score, self.error, self.pending_polls = public_score, error, pending_polls
@@ -58,7 +60,7 @@ class KaggleStandIn(ThreadingHTTPServer):
         self.uploaded: bytes | None = None
         self.submission: dict | None = None  # the last CreateSubmission request
         self.submissions: list[dict] = []  # ApiSubmission's JSON, oldest first, with "pollsLeft"
-        self._refs = itertools.count(40_000_001)
+        self._refs = itertools.count(first_ref)
         self._lock = threading.Lock()
         super().__init__((host, port), _Handler)
         self.url = f"http://{host}:{self.server_address[1]}"
@@ -177,7 +179,10 @@ def main() -> None:
     parser.add_argument("--competition-zip", type=Path, help="the zip that `download` serves")
     args = parser.parse_args()
     data = args.competition_zip.read_bytes() if args.competition_zip else b""
-    server = KaggleStandIn(data, 200, args.public_score, args.error, args.pending_polls, args.host, args.port)
+    first_ref = int(time.time()) % 10**9  # refs unique across restarts, as Kaggle's are, so no record is replaced
+    server = KaggleStandIn(
+        data, 200, args.public_score, args.error, args.pending_polls, args.host, args.port, first_ref
+    )
     print(f"Kaggle stand-in at {server.url} (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()

@@ -175,4 +175,5 @@ def leaderboard(
     if any(labels[id(r)] == ELSEWHERE for r in mine):
         notes.append(ELSEWHERE_NOTE)
     notes += [f"submission {r.ref} failed to score: {r.error}" for r in reversed(mine) if r.status == "error"]
-    return "\n".join([format_table(COLUMNS, table_rows(mine, labels), markdown), *notes])
+    table = format_table(COLUMNS, table_rows(mine, labels), markdown, align="llllrrr")
+    return table + ("\n\n" if markdown else "\n") + "\n".join(notes) if notes else table

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,6 +129,7 @@ def submit(
     if wait is None:
         return f"{pending}: `digit-recognizer leaderboard` fills in its score once Kaggle has scored it"
     say(pending)
+    sys.stdout.flush()  # before the status line on stderr
     try:
         state, seconds = wait_for_score(client, competition, submitted.ref, wait)
     except KeyboardInterrupt:

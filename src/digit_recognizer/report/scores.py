@@ -133,4 +133,5 @@ def print_scores(project: Path | None, markdown: bool) -> None:
     params = load_params(root / "params.yaml")
     print(format_scores(score_rows(root, paths.ensemble_members(params), params["cv"]["fold_ids"]), markdown))
     columns, rows, notes = side_by_side(root, markdown)
-    print("\n" + format_table(columns, rows, markdown) + "".join("\n" + note for note in notes))
+    gap = "\n\n" if markdown else "\n"  # a line right under a Markdown table would be read as one of its rows
+    print("\n" + format_table(columns, rows, markdown) + (gap + "\n".join(notes) if notes else ""))
