@@ -12,9 +12,15 @@ from digit_recognizer.cli import main as cli_main
 EXPECTED_HELP = {
     "predict": ["pictures of one digit each", "--project PROJECT"],
     "serve": ["the address to listen on (default: 127.0.0.1)", "the port to listen on (default: 8000)"],
-    "submit": ["the CSV to submit (default: submissions/submission.csv)", "(default: digit-recognizer)"],
+    "submit": [
+        "the CSV to submit (default: submissions/submission.csv)",
+        "(default: digit-recognizer)",
+        "the workspace's `dvc exp` experiment if it holds one, the git commit, and the ensemble's CV accuracy",
+        "--wait [SECONDS]",
+    ],
     "compare": ["significance level of the verdict (default: 0.05)", "--project PROJECT"],
     "scores": ["--project PROJECT"],
+    "leaderboard": ["--project PROJECT", "(default: digit-recognizer)"],
 }
 
 

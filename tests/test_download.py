@@ -201,8 +201,9 @@ def test_kaggle_api_download_through_real_client(kaggle_env, sample_raw, tmp_pat
         point_kaggle_client_at(server.url, monkeypatch)
         message = download("kaggle", tmp_path / "raw", competition="digit-recognizer")
     assert "Kaggle API" in message
+    # /api/v1/...: KAGGLE_API_ENVIRONMENT=TEST's paths, so the request went through kagglesdk's switch
     assert [r[:2] for r in server.requests] == [
-        ("POST", "/v1/competitions.CompetitionApiService/DownloadDataFiles"),
+        ("POST", "/api/v1/competitions.CompetitionApiService/DownloadDataFiles"),
         ("GET", "/files/digit-recognizer.zip"),
     ]
     assert len(load_competition(tmp_path / "raw").train_labels) == 4000

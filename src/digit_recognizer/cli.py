@@ -1,4 +1,4 @@
-"""The `digit-recognizer` command: scores, compare, submit, predict, serve, repro."""
+"""The `digit-recognizer` command: scores, compare, submit, leaderboard, predict, serve, repro."""
 
 from __future__ import annotations
 
@@ -27,9 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     submit.add_argument(
         "file", nargs="?", type=Path, default=paths.SUBMISSION, help="the CSV to submit (default: %(default)s)"
     )
-    submit.add_argument("-m", "--message", help="submission message (default: git commit + ensemble CV accuracy)")
+    submit.add_argument(
+        "-m",
+        "--message",
+        help="submission message (default: the workspace's `dvc exp` experiment if it holds one, the git commit, "
+        "and the ensemble's CV accuracy, e.g. 'exp lenet-2 @ 1a2b3c4: ensemble CV 99.612%%')",
+    )
     submit.add_argument(
         "-c", "--competition", default="digit-recognizer", help="the Kaggle competition (default: %(default)s)"
+    )
+    submit.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=600.0,
+        metavar="SECONDS",
+        help="wait for Kaggle's public score and record it (default: up to 600 s); without --wait the "
+        "submission is recorded as pending in submissions/submissions.json",
     )
 
     predict = commands.add_parser("predict", help="read handwritten digits from image files (PNG, JPEG, ...)")
@@ -57,9 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     compare.add_argument("--project", type=Path, help=PROJECT_HELP)
 
-    scores = commands.add_parser("scores", help="the last run's CV accuracy of each architecture and the ensemble")
+    scores = commands.add_parser(
+        "scores",
+        help="the last run's CV accuracy of each architecture and the ensemble, beside the sample leaderboard and "
+        "Kaggle's public score where known",
+    )
     scores.add_argument("--markdown", action="store_true", help="a Markdown table (as in BENCHMARKS.md)")
     scores.add_argument("--project", type=Path, help=PROJECT_HELP)
+
+    leaderboard = commands.add_parser(
+        "leaderboard",
+        help="this competition's Kaggle submissions, each with its experiment, CV and public score",
+        description="List this competition's submissions from Kaggle, fill their scores into "
+        "submissions/submissions.json and match each to the experiment that made its file (docs/kaggle.md).",
+    )
+    leaderboard.add_argument(
+        "-c", "--competition", default="digit-recognizer", help="the Kaggle competition (default: %(default)s)"
+    )
+    leaderboard.add_argument("--markdown", action="store_true", help="a Markdown table")
+    leaderboard.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     repro = commands.add_parser(
         "repro",
@@ -90,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "submit":
             from digit_recognizer.kaggle.submit import submit as submit_file
 
-            print(submit_file(args.file, args.message, args.competition))
+            print(submit_file(args.file, args.message, args.competition, wait=args.wait))
         elif args.command == "predict":
             from digit_recognizer.serving.read_files import predict_files
 
@@ -104,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             from digit_recognizer.report.scores import print_scores
 
             print_scores(args.project, args.markdown)
+        elif args.command == "leaderboard":
+            from digit_recognizer.kaggle.leaderboard import leaderboard as show_leaderboard
+
+            print(show_leaderboard(args.project, args.competition, markdown=args.markdown))
         elif args.command == "compare":
             from dvc.exceptions import NotDvcRepoError
 

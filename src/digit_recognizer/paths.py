@@ -17,6 +17,8 @@ REPORT = DATA / "report"
 METRICS = DATA / "metrics.json"
 SUBMISSIONS = Path("submissions")
 SUBMISSION = SUBMISSIONS / "submission.csv"
+SUBMISSIONS_RECORD = SUBMISSIONS / "submissions.json"  # git-tracked: every Kaggle submission and its score
+LEADERBOARD_CSV = SUBMISSIONS / "leaderboard.csv"  # `leaderboard`'s table, for `dvc plots show` (not tracked)
 
 TRAIN_CSV = "train.csv"
 TEST_CSV = "test.csv"

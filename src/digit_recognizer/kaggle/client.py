@@ -1,7 +1,12 @@
-"""A small interface over the Kaggle API (download a competition, submit a file) with one-line errors.
+"""A small interface over the Kaggle API (download, submit, a submission's status, the submissions list) with
+one-line errors.
 
 `kaggle` 2.x authenticates and prints at import time, so it is imported lazily, with stdout captured.
 Error messages never include credentials or the raw exception text (which may echo request headers).
+
+`KAGGLE_API_ENVIRONMENT` (kagglesdk's own switch, e.g. `TEST`: http://localhost:7777, where
+`python tests/kaggle_standin.py` serves) is honoured here: `KaggleApi` 2.2.5 always builds its HTTP client for
+production and would ignore it.
 """
 
 from __future__ import annotations
@@ -11,10 +16,32 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from digit_recognizer.errors import UserError
+
+Status = Literal["pending", "complete", "error"]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    ref: int | None  # Kaggle's number for the new submission (None: Kaggle gave none)
+    reply: str  # Kaggle's message, e.g. "Successfully submitted to Digit Recognizer"
+
+
+@dataclass(frozen=True)
+class KaggleSubmission:
+    """One submission as Kaggle reports it (`ApiSubmission`), in plain types."""
+
+    ref: int
+    status: Status
+    public_score: float | None
+    error: str | None  # Kaggle's scoring error, on one line
+    description: str
+    date: str  # ISO 8601, UTC
+    file_name: str
 
 
 class KaggleClient(Protocol):
@@ -22,8 +49,16 @@ class KaggleClient(Protocol):
         """Download the competition's zip into `dest`; return the zip's path."""
         ...
 
-    def submit(self, competition: str, file: Path, message: str) -> str:
-        """Submit `file`; return Kaggle's reply."""
+    def submit(self, competition: str, file: Path, message: str) -> Submitted:
+        """Submit `file`; return its ref and Kaggle's reply."""
+        ...
+
+    def submission(self, competition: str, ref: int) -> KaggleSubmission | None:
+        """One submission's status and score (None: Kaggle does not list it yet)."""
+        ...
+
+    def submissions(self, competition: str) -> list[KaggleSubmission]:
+        """This account's submissions to `competition`, newest first."""
         ...
 
 
@@ -82,6 +117,52 @@ def kaggle_errors(competition: str, action: str, offline_hint: str) -> Iterator[
         raise UserError(f"could not reach Kaggle to {action} (no network?): {offline_hint}") from None
 
 
+def _one_line(text: str | None) -> str | None:
+    return " ".join(text.split()) if text and text.strip() else None
+
+
+def _score(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def as_submission(api_submission: Any) -> KaggleSubmission:
+    """`kagglesdk`'s ApiSubmission in plain types."""
+    date = api_submission.date
+    return KaggleSubmission(
+        ref=int(api_submission.ref),
+        status=api_submission.status.name.lower(),
+        public_score=_score(api_submission.public_score),
+        error=_one_line(api_submission.error_description),
+        description=api_submission.description or "",
+        date=date.isoformat(timespec="seconds") + "Z" if date is not None else "",
+        file_name=api_submission.file_name or "",
+    )
+
+
+def _kaggle_api():  # -> a KaggleApi that honours KAGGLE_API_ENVIRONMENT
+    from kaggle.api.kaggle_api_extended import KaggleApi
+    from kagglesdk import KaggleClient as SdkClient
+    from kagglesdk.kaggle_env import KaggleEnv, get_env
+
+    class EnvironmentKaggleApi(KaggleApi):
+        def build_kaggle_client(self):
+            env = get_env()
+            if env == KaggleEnv.PROD:
+                return super().build_kaggle_client()
+            return SdkClient(
+                env=env,
+                username=self.config_values.get(self.CONFIG_NAME_USER),
+                password=self.config_values.get(self.CONFIG_NAME_KEY),
+                api_token=self.config_values.get(self.CONFIG_NAME_TOKEN),
+                response_processor=self.get_response_processor(),
+            )
+
+    return EnvironmentKaggleApi()
+
+
 class KaggleApiClient:
     """The real client: `kaggle.api.kaggle_api_extended.KaggleApi`."""
 
@@ -94,9 +175,7 @@ class KaggleApiClient:
                 raise UserError(NO_CREDENTIALS)
             with contextlib.redirect_stdout(io.StringIO()):
                 try:
-                    from kaggle.api.kaggle_api_extended import KaggleApi
-
-                    api = KaggleApi()
+                    api = _kaggle_api()
                     api.authenticate()
                 except SystemExit:
                     raise UserError(NO_CREDENTIALS) from None
@@ -113,9 +192,35 @@ class KaggleApiClient:
             raise UserError(f"Kaggle sent no zip for {competition!r}")
         return zips[0]
 
-    def submit(self, competition: str, file: Path, message: str) -> str:
+    def submit(self, competition: str, file: Path, message: str) -> Submitted:
         api = self._authenticated_api()
         offline = f"try again later, or upload {file} on the competition's page (Submit Predictions)"
         with kaggle_errors(competition, "submit", offline), contextlib.redirect_stdout(io.StringIO()):
             response = api.competition_submit(str(file), message, competition, quiet=True)
-        return getattr(response, "message", "") or "submitted"
+        if response.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE:
+            raise UserError(f"Kaggle did not take the upload of {file}: {offline}")
+        return Submitted(ref=getattr(response, "ref", None) or None, reply=response.message or "submitted")
+
+    def submission(self, competition: str, ref: int) -> KaggleSubmission | None:
+        import requests
+
+        api = self._authenticated_api()
+        offline = "`digit-recognizer leaderboard` fills in its score once Kaggle can be reached"
+        # the client retries a lost connection itself, and says so on stderr: that retry chatter stays out
+        with (
+            kaggle_errors(competition, "read the submission's status", offline),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
+            try:
+                return as_submission(api.get_submission(ref))
+            except requests.HTTPError as error:
+                if error.response is not None and error.response.status_code == 404:
+                    return None  # a submission just made may not be readable yet (the client's own rule)
+                raise
+
+    def submissions(self, competition: str) -> list[KaggleSubmission]:
+        api = self._authenticated_api()
+        offline = "the record in submissions/ keeps what it knows: run this again once Kaggle can be reached"
+        with kaggle_errors(competition, "list the submissions", offline):
+            listed = api.competition_submissions(competition, page_size=100) or []
+        return [as_submission(s) for s in listed if s is not None]

@@ -1,4 +1,6 @@
-"""`digit-recognizer scores`: the last run's CV results as one short table (the terminal's or Markdown).
+"""`digit-recognizer scores`: the last run's CV results as one short table (the terminal's or Markdown), then the
+scores side by side: CV accuracy, the sample leaderboard (the embedded sample's withheld answers) where the data
+has one, and Kaggle's public score of the workspace's submissions/submission.csv where it was submitted.
 
 Reads data/metrics.json and, for training times, data/timings/ (written each time a fold trains here).
 A timing is shown only beside the predictions it was measured for: each records the fingerprint of the
@@ -14,6 +16,8 @@ from typing import Any
 
 from digit_recognizer import paths
 from digit_recognizer.errors import UserError
+from digit_recognizer.kaggle.record import file_md5, load_records, record_for_md5
+from digit_recognizer.report.table import format_table
 from digit_recognizer.training.timings import timing_of
 
 COLUMNS = ("", "CV accuracy", "± SE", "std/folds", "log-loss", "weight", "train s", "img/s")
@@ -74,6 +78,53 @@ def format_scores(rows: list[tuple[str, ...]], markdown: bool = False) -> str:
     return "\n".join(table + note)
 
 
+def side_by_side(root: Path, markdown: bool = False) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
+    """Columns (the ensemble's members, then the ensemble), rows (CV accuracy; the sample leaderboard where the
+    data has one; Kaggle's public score where the workspace's submission was scored) and notes.
+
+    Members and folds are data/metrics.json's, so that the table describes the run that wrote it."""
+    metrics = json.loads((root / paths.METRICS).read_text())
+    members = [name for name in metrics if name != "ensemble"]
+    names = [*members, "ensemble"]
+    folds = metrics["ensemble"].get("fold_accuracy", {})
+
+    def row(label: str, key: str) -> tuple[str, ...]:
+        cells = ["" if metrics[n].get(key) is None else f"{metrics[n][key]:.3%}" for n in names]
+        return (label, *cells[:-1], f"**{cells[-1]}**" if markdown and cells[-1] else cells[-1])
+
+    rows = [row(f"{len(folds)}-fold CV accuracy", "cv_accuracy")]
+    if any(metrics[n].get("sample_leaderboard_accuracy") is not None for n in names):
+        rows.append(row("sample leaderboard (withheld answers)", "sample_leaderboard_accuracy"))
+    cell, notes = public_score(root, metrics["ensemble"].get("cv_accuracy"))
+    if cell:
+        rows.append(("Kaggle public score", *[""] * len(members), f"**{cell}**" if markdown else cell))
+    return ["", *names], rows, notes
+
+
+def public_score(root: Path, cv: float | None) -> tuple[str | None, list[str]]:
+    """The ensemble's cell for Kaggle's public score of the workspace's submission.csv, matched by md5 in the
+    submissions record, and notes; none where nothing was submitted."""
+    records = load_records(root / paths.SUBMISSIONS_RECORD)
+    submission = root / paths.SUBMISSION
+    if not records or not submission.exists():
+        return None, []
+    record = record_for_md5(records, file_md5(submission))
+    if record is None:
+        return None, [
+            f"{paths.SUBMISSION} is not a submitted file (no submission in {paths.SUBMISSIONS_RECORD} has its "
+            "md5): no public score for this run"
+        ]
+    which = f"Kaggle submission {record.ref} of {record.date[:10]}"
+    if record.status == "pending":
+        return "pending", [f"public score: {which} is pending: `digit-recognizer leaderboard` fills it in"]
+    if record.status == "error":
+        return "error", [f"public score: {which} failed to score on Kaggle: {record.error}"]
+    if record.public_score is None:
+        return "—", [f"public score: {which} was scored but Kaggle published no public score"]
+    gap = "" if cv is None else f"; CV - public: {(cv - record.public_score) * 100:+.3f} points"
+    return f"{record.public_score:.3%}", [f"public score: {which}{gap}"]
+
+
 def print_scores(project: Path | None, markdown: bool) -> None:
     """`digit-recognizer scores`: the table of the project at `project` (default: around the current folder)."""
     from digit_recognizer.params import load_params
@@ -81,3 +132,6 @@ def print_scores(project: Path | None, markdown: bool) -> None:
     root = project or paths.find_project_root()
     params = load_params(root / "params.yaml")
     print(format_scores(score_rows(root, params.ensemble_members, params.cv.fold_ids), markdown))
+    columns, rows, notes = side_by_side(root, markdown)
+    gap = "\n\n" if markdown else "\n"  # a line right under a Markdown table would be read as one of its rows
+    print("\n" + format_table(columns, rows, markdown) + (gap + "\n".join(notes) if notes else ""))
