@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from digit_recognizer import paths
+from digit_recognizer.cores import available_cores
 from digit_recognizer.errors import UserError
 from digit_recognizer.parallel.cluster import Outcome, run_tasks
-from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.parallel.plan import (
     Plan,
     drop_lock_entries,

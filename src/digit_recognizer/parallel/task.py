@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from digit_recognizer import paths
+from digit_recognizer.cores import available_cores
 from digit_recognizer.errors import UserError
-from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.parallel.plan import drop_lock_entries, git
 from digit_recognizer.parallel.resources import gpu_pool, visible_gpus, worker_slots
 

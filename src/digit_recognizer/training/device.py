@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from digit_recognizer.cores import available_cores
 from digit_recognizer.errors import UserError
-from digit_recognizer.parallel.cores import available_cores
 from digit_recognizer.params import PRECISIONS
 
 
