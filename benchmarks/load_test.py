@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from digit_recognizer import paths
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.ensemble.combine import nested_oof
 from digit_recognizer.ensemble.fold_predictions import load_architecture
 from digit_recognizer.report.compare import compare_rows

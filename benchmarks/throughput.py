@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig, Params, load_params
 from digit_recognizer.training.device import (

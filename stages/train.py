@@ -7,7 +7,7 @@ from digit_recognizer.stage import run_stage  # first: an interrupt while torch 
 import argparse
 
 from digit_recognizer import paths
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.params import load_params
 from digit_recognizer.training.device import (
     choose_precision,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from digit_recognizer.data.prepare import Prepared, load_prepared, prepare
+from digit_recognizer.data.prepare import prepare
+from digit_recognizer.data.prepared import Prepared, load_prepared
 from digit_recognizer.data.sample_data import write_sample_competition
 
 REPO = Path(__file__).resolve().parents[1]

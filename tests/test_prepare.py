@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_recognizer.data.prepare import load_competition, load_prepared, make_folds, prepare
+from digit_recognizer.data.prepare import load_competition, make_folds, prepare
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.errors import CsvError, UserError
 
 from .conftest import REPO

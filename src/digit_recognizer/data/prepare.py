@@ -103,33 +103,5 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, n_folds: int, seed: int) -
     }
 
 
-@dataclass
-class Prepared:
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    folds: np.ndarray
-    test_labels: np.ndarray | None
-
-    @property
-    def n_folds(self) -> int:
-        return int(self.folds.max()) + 1
-
-
-def load_prepared(prepared_dir: str | Path = paths.PREPARED) -> Prepared:
-    """Load the arrays written by `prepare` (well under a second for Kaggle's 42,000 + 28,000 rows)."""
-    prepared_dir = Path(prepared_dir)
-    if not (prepared_dir / "folds.npy").exists():
-        raise UserError(f"{prepared_dir} has no prepared arrays: run `dvc repro prepare` first")
-    labels_path = prepared_dir / "test_labels.npy"
-    return Prepared(
-        train_images=np.load(prepared_dir / "train_images.npy"),
-        train_labels=np.load(prepared_dir / "train_labels.npy"),
-        test_images=np.load(prepared_dir / "test_images.npy"),
-        folds=np.load(prepared_dir / "folds.npy"),
-        test_labels=np.load(labels_path) if labels_path.exists() else None,
-    )
-
-
 def _to_images(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels).reshape(-1, 28, 28)

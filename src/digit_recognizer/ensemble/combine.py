@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.ensemble.fold_predictions import load_architecture
 from digit_recognizer.ensemble.submission import write_submission
 from digit_recognizer.errors import UserError

@@ -24,7 +24,7 @@ import pandas as pd
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.data.prepare import load_prepared
+from digit_recognizer.data.prepared import load_prepared
 from digit_recognizer.ensemble.fold_predictions import load_architecture
 
 CURVE_SPLITS = ("train", "val", "held_out")

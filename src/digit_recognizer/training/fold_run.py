@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from digit_recognizer.atomic import atomic_dir
-from digit_recognizer.data.prepare import Prepared
+from digit_recognizer.data.prepared import Prepared
 from digit_recognizer.errors import UserError
 from digit_recognizer.metrics import accuracy, log_loss
 from digit_recognizer.models import build_model
