@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -21,6 +24,7 @@ EXPECTED_HELP = {
     "compare": ["significance level of the verdict (default: 0.05)", "--project PROJECT"],
     "scores": ["--project PROJECT"],
     "leaderboard": ["--project PROJECT", "(default: digit-recognizer)"],
+    "repro": ["stages at once on the local cluster", "CPU threads per stage", "a running Dask scheduler", "--pull"],
 }
 
 
@@ -50,3 +54,35 @@ def test_every_argument_has_help(command, capsys):
         line.strip() for i, line in enumerate(arguments[:-1]) if re.match(r" {4,}\S", arguments[i + 1])
     }  # a long name with its help on the next line
     assert [line for line in bare if line not in followed] == [], f"{command}: arguments without help"
+
+
+# What each command that needs no trained model runs on: none of it may import torch (a second or more of start)
+TORCH_FREE = [
+    "digit_recognizer.cli",
+    "digit_recognizer.report.scores",
+    "digit_recognizer.report.compare",
+    "digit_recognizer.kaggle.submit",
+    "digit_recognizer.kaggle.leaderboard",
+    "digit_recognizer.parallel.run",
+    "digit_recognizer.data.download",
+    "digit_recognizer.data.prepare",
+    "digit_recognizer.ensemble.combine",
+    "digit_recognizer.report.plots",
+]
+
+
+def test_commands_that_need_no_model_import_no_torch():
+    code = (
+        f"import sys; import {', '.join(TORCH_FREE)}; print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "torch" not in imported
+
+
+@pytest.mark.parametrize(("command", "extra", "module"), [("serve", "serve", "fastapi"), ("repro", "parallel", "dask")])
+def test_a_command_whose_extra_is_missing_names_the_pip_command(command, extra, module, monkeypatch, capsys):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else find_spec(name, *a))
+    assert cli_main([command]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f'pip install -e ".[{extra}]"' in error and f"{module} is not installed" in error
