@@ -86,3 +86,26 @@ def test_a_command_whose_extra_is_missing_names_the_pip_command(command, extra, 
     assert cli_main([command]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f'pip install -e ".[{extra}]"' in error and f"{module} is not installed" in error
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
+    """`digit-recognizer scores | head -1`: the reader leaves after one line; no BrokenPipeError, exit 0."""
+    import json
+
+    import yaml
+
+    from .conftest import REPO
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["architectures"], params["pseudo_label"]["teachers"] = ["lenet"], ["lenet"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    scores = {"cv_accuracy": 0.98, "cv_accuracy_se": 0.001, "cv_accuracy_std": 0.002, "cv_log_loss": 0.07, "weight": 1}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "metrics.json").write_text(json.dumps({"lenet": scores, "ensemble": scores}))
+    command = [sys.executable, "-m", "digit_recognizer.cli", "scores", "--project", str(tmp_path)]
+    assert subprocess.run(command, capture_output=True, check=True).stdout  # it prints a table
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first line
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,16 @@ PROJECT_HELP = "the project folder (default: the one around the current folder, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_command(argv)
+    except BrokenPipeError:
+        # The reader closed our output (`digit-recognizer scores | head -1`): stop quietly, as a Unix tool does.
+        # stdout now points at /dev/null, so that the interpreter's last flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run_command(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="digit-recognizer", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
