@@ -127,7 +127,7 @@ MALFORMED = {
     "unbalanced double quote": (
         "train.csv",
         set_cell(8, 40, '"12'),
-        ["train.csv, line 9:", "a double quote opens a field that is never closed"],
+        ["train.csv, line 9, column pixel39:", "a double quote opens a field that is never closed"],
     ),
     "blank line before a bad value": (
         "train.csv",

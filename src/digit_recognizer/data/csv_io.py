@@ -159,9 +159,24 @@ def _diagnose_slowly(path: Path, columns: Sequence[str], bounds: Sequence[tuple[
             except StopIteration:
                 return
             except csv.Error:
-                raise CsvError(str(path), "a double quote opens a field that is never closed", line=start) from None
+                column = _unclosed_quote_column(path, start, columns)
+                message = "a double quote opens a field that is never closed"
+                raise CsvError(str(path), message, line=start, column=column) from None
             if row:
                 _check_row(path, row, start, columns, bounds)
+
+
+def _unclosed_quote_column(path: Path, line: int, columns: Sequence[str]) -> str | None:
+    """The column whose field opens the unclosed double quote on physical line `line` (None if not found)."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(physical_lines(f), start=1):
+            if number == line:
+                text = _decode(path, raw, number, columns)
+                for field, cell in enumerate(text.split(",")):
+                    if cell.lstrip().startswith('"') and cell.count('"') % 2 and field < len(columns):
+                        return columns[field]
+                return None
+    return None
 
 
 def _check_row(path: Path, row: list[str], line: int, columns: Sequence[str], bounds: Sequence[tuple[int, int]]):
