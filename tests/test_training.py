@@ -372,3 +372,12 @@ def test_without_native_bfloat16_auto_trains_in_float32_and_a_forced_bfloat16_ls
     assert lines[1] == "trained"
     assert lines[2].startswith("error: lstm: no bfloat16 kernel for this network on this CPU (AVX2) (")
     assert lines[2].endswith("set train.precision to auto or float32") and len(lines) == 3
+
+
+def test_a_log_gets_one_line_per_epoch_and_no_progress_bar(sample_prepared, capsys):
+    """Not a terminal (a log file, `dvc exp run`'s output): no carriage-return fragments of a progress bar."""
+    x, y = tensors(sample_prepared, slice(0, 256))
+    fit(build_model("mlp", {}), x, y, FitConfig(epochs=2, batch_size=64), seed_everything(0), torch.device("cpu"))
+    out, err = capsys.readouterr()
+    assert "\r" not in out + err
+    assert [line.split(":")[0] for line in out.splitlines()] == ["train epoch 1/2", "train epoch 2/2"]

@@ -111,7 +111,8 @@ def fit(
         averaging = average is not None and epoch >= average_from
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
+        # a live bar on a terminal only: a log file gets _log_epoch's one line per epoch
+        bar = tqdm(range(steps), desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, mininterval=1, disable=None)
         for step in bar:
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = to_model_input(x[idx]), y[idx]
