@@ -93,6 +93,9 @@ def test_a_fresh_clone_is_told_how_to_make_a_baseline_and_that_loop_compares(els
 
     dvc("exp", "save", "-n", "baseline", cwd=clone)
     dvc("exp", "run", "-q", "-n", "better", "-S", "quality=0.95", cwd=clone)
+    by_default = compare(cwd=clone)  # the saved baseline against the workspace, which holds `better` now
+    assert by_default.returncode == 0, by_default.stderr
+    assert by_default.stdout.startswith("A = baseline (") and "B = workspace:" in by_default.stdout
     result = compare("baseline", "better", cwd=clone)
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]

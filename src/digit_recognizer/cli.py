@@ -73,9 +73,14 @@ def run_command(argv: list[str] | None = None) -> int:
         "compare",
         help="is experiment B better than A, row by row? (McNemar's exact test on the out-of-fold predictions)",
         description="Compare two runs' out-of-fold predictions row by row. A and B are git revisions, "
-        "`dvc exp` experiment names or `workspace`; default: HEAD against the workspace.",
+        "`dvc exp` experiment names or `workspace`; default: the experiment saved as `baseline` (else HEAD) "
+        "against the workspace.",
     )
-    compare.add_argument("a", nargs="?", default="HEAD", help="the baseline (default: HEAD)")
+    compare.add_argument(
+        "a",
+        nargs="?",
+        help="the baseline (default: the `dvc exp` experiment named baseline if there is one, else HEAD)",
+    )
     compare.add_argument("b", nargs="?", default="workspace", help="the candidate (default: the workspace)")
     compare.add_argument(
         "--alpha", type=float, default=0.05, help="significance level of the verdict (default: %(default)s)"

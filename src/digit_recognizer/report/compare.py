@@ -155,10 +155,22 @@ def format_comparison(a: Side, b: Side, rows: list[RowComparison], alpha: float)
     return "\n".join(lines)
 
 
-def run_compare(a: str, b: str, alpha: float = 0.05, root: Path | None = None) -> str:
-    """The printed comparison of revision `a` against `b` ("workspace" for the working tree)."""
+BASELINE = "baseline"  # the name the README's loop saves this machine's run under
+
+
+def run_compare(a: str | None, b: str, alpha: float = 0.05, root: Path | None = None) -> str:
+    """The printed comparison of revision `a` (default: the `baseline` experiment if there is one, else HEAD)
+    against `b` ("workspace" for the working tree)."""
     from dvc.repo import Repo
+    from dvc.scm import RevError, resolve_rev
 
     root = Path(Repo.find_root(str(root) if root else None))
+    if a is None:
+        with Repo(str(root)) as repo:
+            try:
+                resolve_rev(repo.scm, BASELINE)
+                a = BASELINE
+            except RevError:
+                a = "HEAD"
     side_a, side_b = load_side(root, a), load_side(root, b)
     return format_comparison(side_a, side_b, compare(side_a, side_b), alpha)
