@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -217,6 +218,32 @@ def test_api_reads_multipart_uploads_and_warns_about_0_to_1_pixels(client, sampl
     assert all(round(p, 4) == p for p in probabilities)  # rounded for people, as the API docs say
 
 
+def test_predict_all_and_the_api_show_each_architecture_as_the_ensemble_combines_it(
+    project, sample_prepared, tmp_path, capsys
+):
+    weighted = tmp_path / "weighted"
+    shutil.copytree(project, weighted)
+    saved_path = weighted / "data" / "ensemble" / "combiner.json"
+    saved = json.loads(saved_path.read_text())
+    saved.update(method="weighted", temperatures=[2.0], weights=[1.0])  # softened, as for an over-confident model
+    write_json(saved_path, saved)
+    digit = sample_prepared.test_images[0]
+    Image.fromarray(255 - digit).save(tmp_path / "digit.png")
+    assert cli_main(["predict", "--all", "--project", str(weighted), str(tmp_path / "digit.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    ensemble = re.search(r"\.png: (\d) \(([\d.]+)%\)", line)
+    lenet = re.search(r"  lenet (\d) \((\d+)% calibrated, weight 1\)", line)
+    assert ensemble and lenet, line
+    assert lenet[1] == ensemble[1] and abs(float(lenet[2]) - float(ensemble[2])) <= 0.5  # one model, weight 1
+    body = TestClient(create_app(EnsemblePredictor.load(weighted))).post(
+        "/api/predict", json={"pixels": digit.tolist()}
+    )
+    body = body.json()
+    assert np.allclose(body["calibrated"]["lenet"], body["ensemble"], atol=2e-4)
+    assert max(body["architectures"]["lenet"]) > max(body["ensemble"]) + 0.01  # raw, as before: sharper
+    assert body["weights"] == {"lenet": 1.0} and body["ensemble_method"] == "weighted"
+
+
 def test_only_the_file_field_gets_the_not_a_file_answer(predictor):
     app = create_app(predictor)
 
@@ -350,8 +377,9 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
             pytest.fail(message)
         pytest.skip(message)
     digits, labels = sample_test_digits(sample_prepared)
+    block = [[0.3, y, 0.7, y] for y in np.linspace(0.3, 0.7, 15)]  # a filled square: no digit, the API warns
     strokes_file = tmp_path / "strokes.json"
-    strokes_file.write_text(json.dumps([strokes_of(d) for d in digits]))
+    strokes_file.write_text(json.dumps([block] + [strokes_of(d) for d in digits]))
     # UPDATE_SCREENSHOTS=1 re-takes docs/serve-1200.png and docs/serve-390.png (a laptop's window, a phone's)
     prefix = (REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path) / "serve"
     with running_server(predictor) as url:
@@ -371,8 +399,10 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["errors"] == []
-    correct = sum(r == label for r, label in zip(outcome["read"], labels, strict=True))
-    assert correct >= 9, f"read {outcome['read']}, truth {labels.tolist()}"
+    assert "solid block" in outcome["warnings"][0]  # the page shows the API's warning beside its reading
+    assert outcome["warnings"][1:] == [""] * len(digits)
+    correct = sum(r == label for r, label in zip(outcome["read"][1:], labels, strict=True))
+    assert correct >= 9, f"read {outcome['read'][1:]}, truth {labels.tolist()}"
     assert outcome["emptyHeadings"] == 0  # no "ensemble" heading before anything is drawn
     assert outcome["fits"] == {"1200": True, "390": True}  # no horizontal scrollbar on a laptop or a phone
     for width in (1200, 390):

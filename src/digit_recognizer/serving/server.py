@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from digit_recognizer.errors import UserError, os_reason
-from digit_recognizer.serving.inference import EnsemblePredictor
+from digit_recognizer.serving.inference import EnsemblePredictor, ensemble_weights
 from digit_recognizer.serving.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, picture_warnings, to_mnist
 
 
@@ -172,13 +172,12 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
     @app.get("/api/models")
     def models() -> dict:
         """The architectures in the ensemble, their fold counts and ensemble weights."""
-        combiner = predictor.combiner
-        weights = [None] * len(combiner.architectures) if combiner.weights is None else combiner.weights.tolist()
+        weights = ensemble_weights(predictor.combiner)
         return {
-            "method": combiner.method,
+            "method": predictor.combiner.method,
             "architectures": [
                 {"name": name, "folds": len(predictor.models[name]), "weight": weight}
-                for name, weight in zip(combiner.architectures, weights, strict=True)
+                for name, weight in weights.items()
             ],
         }
 
@@ -238,6 +237,9 @@ def _answer(predictor: EnsemblePredictor, content_type: str, body: bytes) -> dic
         "probability": round(float(ensemble.max()), PROBABILITY_DECIMALS),
         "ensemble": rounded(ensemble),
         "architectures": {name: rounded(p[0]) for name, p in result.architectures.items()},
+        "ensemble_method": predictor.combiner.method,
+        "weights": ensemble_weights(predictor.combiner),
+        "calibrated": {name: rounded(p[0]) for name, p in result.calibrated.items()},
         "input": digit.tolist(),
         "warnings": warnings,
     }
