@@ -297,19 +297,23 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits = LIMITS):
     )
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port, or a UserError saying in one line why not (a port taken, a bad address)."""
+def check_port(host: str, port: int) -> None:
+    """A UserError saying in one line why serve cannot listen on host:port (a port taken, a bad address), if so.
+
+    uvicorn itself only logs the OSError, after serve has said where it serves. A trial bind, closed again:
+    uvicorn then binds for itself (a socket made here would need IPPROTO_TCP, else asyncio leaves Nagle's
+    algorithm on every connection: a third fewer requests a second in benchmarks/load_test.py)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a restart need not wait
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise UserError(f"port {port} on {host} is taken: choose another with --port") from None
-        raise UserError(f"cannot listen on {host} port {port} ({os_reason(error)}): see --host and --port") from None
-    return sock
+    with socket.socket(family) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            trial.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is taken: choose another with --port") from None
+            raise UserError(
+                f"cannot listen on {host} port {port} ({os_reason(error)}): see --host and --port"
+            ) from None
 
 
 def serve(host: str, port: int, project: Path | None = None) -> None:
@@ -317,13 +321,13 @@ def serve(host: str, port: int, project: Path | None = None) -> None:
     import uvicorn
 
     app = create_app(EnsemblePredictor.load(project))
-    sock = listen(host, port)
+    check_port(host, port)
     print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
     # Python's own Ctrl-C handler makes asyncio.run cancel the server and raise KeyboardInterrupt once uvicorn
     # hands the signal back, a traceback; with the default action uvicorn shuts down and the signal then ends
     # the process, quietly, as SIGTERM does.
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        uvicorn.Server(uvicorn_config(app, host, port)).run(sockets=[sock])
+        uvicorn.Server(uvicorn_config(app, host, port)).run()
     finally:
         signal.signal(signal.SIGINT, previous)
