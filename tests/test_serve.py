@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -115,8 +118,9 @@ def test_predict_and_serve_say_what_to_run_first(project, tmp_path, monkeypatch,
     assert "run `dvc repro` first" in capsys.readouterr().err
     digit = tmp_path / "digit.png"
     Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(digit)
-    assert cli_main(["predict", "--project", str(project), str(digit)]) in (0, 1)  # found through --project
-    assert "dvc repro" not in capsys.readouterr().err
+    assert cli_main(["predict", "--project", str(project), str(digit)]) == 1  # found through --project
+    err = capsys.readouterr().err
+    assert "dvc repro" not in err and "digit.png: no ink found" in err  # the ensemble loaded; a blank page is refused
 
 
 def test_api_reads_png_and_pixels(client, sample_prepared):
@@ -214,6 +218,43 @@ def test_api_reads_multipart_uploads_and_warns_about_0_to_1_pixels(client, sampl
     assert all(round(p, 4) == p for p in probabilities)  # rounded for people, as the API docs say
 
 
+def test_predict_all_and_the_api_show_each_architecture_as_the_ensemble_combines_it(
+    project, sample_prepared, tmp_path, capsys
+):
+    weighted = tmp_path / "weighted"
+    shutil.copytree(project, weighted)
+    saved_path = weighted / "data" / "ensemble" / "combiner.json"
+    saved = json.loads(saved_path.read_text())
+    saved.update(method="weighted", temperatures=[2.0], weights=[1.0])  # softened, as for an over-confident model
+    write_json(saved_path, saved)
+    digit = sample_prepared.test_images[0]
+    Image.fromarray(255 - digit).save(tmp_path / "digit.png")
+    assert cli_main(["predict", "--all", "--project", str(weighted), str(tmp_path / "digit.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    ensemble = re.search(r"\.png: (\d) \(([\d.]+)%\)", line)
+    lenet = re.search(r"  lenet (\d) \((\d+)% calibrated, weight 1\)", line)
+    assert ensemble and lenet, line
+    assert lenet[1] == ensemble[1] and abs(float(lenet[2]) - float(ensemble[2])) <= 0.5  # one model, weight 1
+    body = TestClient(create_app(EnsemblePredictor.load(weighted))).post(
+        "/api/predict", json={"pixels": digit.tolist()}
+    )
+    body = body.json()
+    assert np.allclose(body["calibrated"]["lenet"], body["ensemble"], atol=2e-4)
+    assert max(body["architectures"]["lenet"]) > max(body["ensemble"]) + 0.01  # raw, as before: sharper
+    assert body["weights"] == {"lenet": 1.0} and body["ensemble_method"] == "weighted"
+
+
+def test_only_the_file_field_gets_the_not_a_file_answer(predictor):
+    app = create_app(predictor)
+
+    @app.get("/twice")
+    def twice(n: int) -> int:
+        return 2 * n
+
+    response = TestClient(app).get("/twice", params={"n": "x"})
+    assert response.status_code == 422 and "file" not in response.text  # FastAPI's own answer
+
+
 def test_api_is_documented(client):
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]
@@ -283,6 +324,9 @@ def test_idle_connections_and_slow_bodies_are_cut_off(predictor):
             slow.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
             slow.sendall(b'Content-Length: 5000\r\n\r\n{"pix')  # and then nothing more
             assert slow.recv(200).startswith(b"HTTP/1.1 408")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as huge:
+            huge.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * limits.header_bytes)  # never ending
+            assert huge.recv(200).startswith(b"HTTP/1.1 400")
 
 
 class running_server:
@@ -333,8 +377,9 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
             pytest.fail(message)
         pytest.skip(message)
     digits, labels = sample_test_digits(sample_prepared)
+    block = [[0.3, y, 0.7, y] for y in np.linspace(0.3, 0.7, 15)]  # a filled square: no digit, the API warns
     strokes_file = tmp_path / "strokes.json"
-    strokes_file.write_text(json.dumps([strokes_of(d) for d in digits]))
+    strokes_file.write_text(json.dumps([block] + [strokes_of(d) for d in digits]))
     # UPDATE_SCREENSHOTS=1 re-takes docs/serve-1200.png and docs/serve-390.png (a laptop's window, a phone's)
     prefix = (REPO / "docs" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path) / "serve"
     with running_server(predictor) as url:
@@ -354,8 +399,10 @@ def test_browser_draws_real_digits_and_the_page_reads_them(predictor, sample_pre
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["errors"] == []
-    correct = sum(r == label for r, label in zip(outcome["read"], labels, strict=True))
-    assert correct >= 9, f"read {outcome['read']}, truth {labels.tolist()}"
+    assert "solid block" in outcome["warnings"][0]  # the page shows the API's warning beside its reading
+    assert outcome["warnings"][1:] == [""] * len(digits)
+    correct = sum(r == label for r, label in zip(outcome["read"][1:], labels, strict=True))
+    assert correct >= 9, f"read {outcome['read'][1:]}, truth {labels.tolist()}"
     assert outcome["emptyHeadings"] == 0  # no "ensemble" heading before anything is drawn
     assert outcome["fits"] == {"1200": True, "390": True}  # no horizontal scrollbar on a laptop or a phone
     for width in (1200, 390):
@@ -433,3 +480,56 @@ def test_junk_corpus_detection_and_false_alarms_on_real_digits(sample_prepared):
     real = sample_prepared.train_images[:400]
     assert not any(flag_pictures(list(real))), "a real digit, as pixels, was flagged"
     assert not any(flag_pictures(real_photos(real))), "a photographed real digit was flagged"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(project: Path, port: int) -> subprocess.Popen:
+    """`digit-recognizer serve` in a process of its own, as a person starts it in a terminal."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    command = ["-m", "digit_recognizer.cli", "serve", "--project", str(project), "--port", str(port)]
+    return subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def wait_until_listening(port: int, process: subprocess.Popen) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline and process.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"serve did not start: {process.communicate(timeout=10)}")
+
+
+def test_one_ctrl_c_stops_serve_quietly(project):
+    import httpx
+
+    port = free_port()
+    server = serve_command(project, port)
+    try:
+        wait_until_listening(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/predict", json={"pixels": DIGIT.tolist()}).status_code == 200
+        server.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        _, err = server.communicate(timeout=15)  # a generous bound: it takes about a second
+    finally:
+        server.kill()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert server.returncode == -signal.SIGINT, (server.returncode, err)  # ended by the signal, as SIGTERM ends it
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve_command(project, port)
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 1
+    assert "serving on" not in out
+    assert err.strip().splitlines() == [f"error: port {port} on 127.0.0.1 is taken: choose another with --port"]

@@ -1,6 +1,6 @@
 // Drives the `serve` page in headless Chromium: draws each digit as strokes, reads what the page shows.
 // usage: node draw_digits.mjs URL STROKES.json SCREENSHOT_PREFIX
-// prints JSON: the digits read, page errors, and per viewport width (1200 px, a laptop; 390 px, a phone) whether
+// prints JSON: the digits read, the warnings shown with each, page errors, and per viewport width (1200 px, a laptop; 390 px, a phone) whether
 // the page fits without a horizontal scrollbar; writes SCREENSHOT_PREFIX-1200.png and -390.png
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -22,6 +22,7 @@ await page.goto(url);
 const emptyHeadings = await page.locator("h3:visible").count();
 const pad = await page.locator("#pad").boundingBox();
 const read = [];
+const warnings = [];
 for (const strokes of digits) {
   await page.click("#clear");
   await page.waitForFunction(() => document.getElementById("digit").textContent === "?");
@@ -34,6 +35,7 @@ for (const strokes of digits) {
   // every stroke sends the drawing; wait until the answers to all of them are in
   await page.waitForFunction(() => window.pending === 0 && document.getElementById("digit").dataset.digit !== "");
   read.push(Number(await page.locator("#digit").getAttribute("data-digit")));
+  warnings.push(await page.locator("#warnings").textContent());
 }
 const fits = {};
 for (const width of [1200, 390]) {
@@ -42,4 +44,4 @@ for (const width of [1200, 390]) {
   await page.screenshot({ path: `${screenshotPrefix}-${width}.png`, fullPage: true });
 }
 await browser.close();
-console.log(JSON.stringify({ read, errors, emptyHeadings, fits }));
+console.log(JSON.stringify({ read, warnings, errors, emptyHeadings, fits }));

@@ -120,7 +120,7 @@ class Combiner:
             self.weights = np.full(len(oofs), 1 / len(oofs))
         elif self.method == "weighted":
             self.temperatures = np.array([fit_temperature(oof, labels) for oof in oofs])
-            self.weights = fit_weights(self._calibrate(oofs), labels)
+            self.weights = fit_weights(self.calibrated(oofs), labels)
         elif self.method == "loglinear":
             self.weights = fit_log_linear_weights(oofs, labels)
         else:
@@ -136,7 +136,7 @@ class Combiner:
             return softmax(scores, axis=1).astype(np.float32)
         if self.method == "loglinear":
             return log_linear_pool(self.weights, probabilities).astype(np.float32)
-        return np.tensordot(self.weights, self._calibrate(probabilities), axes=1).astype(np.float32)
+        return np.tensordot(self.weights, self.calibrated(probabilities), axes=1).astype(np.float32)
 
     def to_json(self) -> dict:
         def listed(array: np.ndarray | None) -> list | None:
@@ -160,7 +160,9 @@ class Combiner:
                 setattr(combiner, name, np.asarray(saved[name], dtype=np.float64))
         return combiner
 
-    def _calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+    def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
+        """(A, N, 10) -> what `weighted` averages: each architecture at its fitted temperature; other methods
+        fit none and get `probabilities` as given."""
         if self.temperatures is None:
             return probabilities
         logits = log_probabilities(probabilities)  # (A, N, 10), one temperature per architecture

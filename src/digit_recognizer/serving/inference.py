@@ -23,6 +23,7 @@ from digit_recognizer.training.predict import predict
 class Prediction:
     ensemble: np.ndarray  # (N, 10)
     architectures: dict[str, np.ndarray]  # name -> (N, 10), the mean of its fold models
+    calibrated: dict[str, np.ndarray]  # name -> (N, 10), as the combiner weighs it (at its temperature, if any)
 
 
 class EnsemblePredictor:
@@ -57,4 +58,12 @@ class EnsemblePredictor:
             for name, fold_models in self.models.items()
         }
         stacked = np.stack([per_arch[name] for name in self.combiner.architectures])
-        return Prediction(self.combiner.combine(stacked), per_arch)
+        calibrated = dict(zip(self.combiner.architectures, self.combiner.calibrated(stacked), strict=True))
+        return Prediction(self.combiner.combine(stacked), per_arch, calibrated)
+
+
+def ensemble_weights(combiner: Combiner) -> dict[str, float | None]:
+    """Each architecture's weight in the ensemble (None for `stacking`, whose meta-model has no one weight)."""
+    if combiner.weights is None:
+        return dict.fromkeys(combiner.architectures)
+    return {name: float(weight) for name, weight in zip(combiner.architectures, combiner.weights, strict=True)}

@@ -42,14 +42,21 @@ def prepare_picture(path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _print_readings(predictor, prepared: list[tuple[Path, np.ndarray, list[str]]], show_all: bool) -> None:
+    from digit_recognizer.serving.inference import ensemble_weights
+
     result = predictor.predict(np.stack([digit for _, digit, _ in prepared]))
+    combiner = predictor.combiner
+    # --all shows each architecture as the ensemble combines it: `weighted` first calibrates each by a
+    # temperature, so its raw probabilities would not add up to the ensemble's
+    calibrated = " calibrated" if combiner.temperatures is not None else ""
+    weights = ensemble_weights(combiner)
     for i, (path, _, warnings) in enumerate(prepared):
         probabilities = result.ensemble[i]
         line = f"{path}: {probabilities.argmax()} ({probabilities.max():.1%})"
         if show_all:
-            line += "  " + "  ".join(
-                f"{name} {p[i].argmax()} ({p[i].max():.0%})" for name, p in result.architectures.items()
-            )
+            for name, p in result.calibrated.items():
+                weight = "" if weights[name] is None else f", weight {weights[name]:.2g}"
+                line += f"  {name} {p[i].argmax()} ({p[i].max():.0%}{calibrated}{weight})"
         for warning in warnings:
             line += f"  [warning: {warning}]"
         print(line)

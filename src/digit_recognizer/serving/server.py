@@ -7,6 +7,9 @@ the page or other clients; when the pool's queue is full the server answers 503 
 from __future__ import annotations
 
 import asyncio
+import errno
+import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +19,7 @@ from typing import Annotated
 import anyio
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -25,8 +29,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
-from digit_recognizer.errors import UserError
-from digit_recognizer.serving.inference import EnsemblePredictor
+from digit_recognizer.errors import UserError, os_reason
+from digit_recognizer.serving.inference import EnsemblePredictor, ensemble_weights
 from digit_recognizer.serving.preprocess import FORMATS, ImageTooLarge, NoInk, load_image, picture_warnings, to_mnist
 
 
@@ -36,10 +40,12 @@ class Limits:
 
     body_bytes: int = 2 << 20  # request body
     body_seconds: float = 10.0  # to receive the whole body
+    header_bytes: int = 16 << 10  # headers not ended within this many bytes get 400 (h11_max_incomplete_event_size)
     workers: int = 2  # requests decoded and predicted at once (2 about doubles 1's throughput: BENCHMARKS.md)
     queued: int = 32  # requests waiting for a worker beyond those; more get 503
     connections: int = 64  # open connections (uvicorn's limit_concurrency); more get 503
     idle_seconds: float = 5.0  # a connection that sends nothing, before or between requests, is closed
+    shutdown_seconds: int = 5  # on Ctrl-C or SIGTERM, requests still running after this are cancelled
 
 
 LIMITS = Limits()
@@ -83,8 +89,12 @@ PREDICT_RESPONSES: dict[int | str, dict] = {
 
 class BodyLimits:
     """ASGI middleware: a body over `body_bytes` gets 413, one that takes over `body_seconds` to arrive gets 408,
-    before anything parses it. Starlette's RequestBodyLimitMiddleware answers a size alone, in plain text that
-    names no limit; nothing in Starlette or uvicorn bounds the time a body takes."""
+    both as JSON with one line in `detail`, before anything parses the body.
+
+    Not FastAPI's `max_body_size` (Starlette's RequestBodyLimitMiddleware): when the declared Content-Length is
+    over the limit, its send wrapper replaces whatever the app answers, exception handlers included, by plain
+    text "Content Too Large", which names no limit and breaks the API's JSON errors. Nothing in FastAPI,
+    Starlette or uvicorn bounds the time a body takes (a client trickling bytes holds a connection forever)."""
 
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app, self.limits = app, limits
@@ -102,7 +112,7 @@ class BodyLimits:
 
         async def limited_receive() -> Message:
             nonlocal size, complete
-            if complete:
+            if complete:  # later receives wait for the client to disconnect, which has no deadline
                 return await receive()
             try:
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
@@ -129,8 +139,12 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def not_a_file(request: Request, error: RequestValidationError) -> JSONResponse:
-        """FastAPI's own check of the form (a `file` field sent as text): one line, as every other error."""
-        return JSONResponse({"detail": "the multipart body's file field is not a file (curl -F file=@digit.png)"}, 400)
+        """FastAPI's own check of the form: a `file` field sent as text gets one line, as every other error."""
+        if all(e["loc"] == ("body", "file") for e in error.errors()):
+            return JSONResponse(
+                {"detail": "the multipart body's file field is not a file (curl -F file=@digit.png)"}, 400
+            )
+        return await request_validation_exception_handler(request, error)
 
     app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
 
@@ -147,7 +161,9 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
     # Dedicated threads rather than anyio's shared pool: torch's OpenMP keeps a team of threads per calling
     # thread, so calls from ever-changing threads leave idle teams spinning on the cores.
     workers = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="predict")
-    waiting = 0  # requests holding or waiting for a worker
+    # Requests holding or waiting for a worker. uvicorn's limit_concurrency cannot shed these alone: it counts
+    # every connection and request (the page's, the docs'), so a busy model would also refuse the page.
+    admitted = anyio.CapacityLimiter(limits.workers + limits.queued)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -156,20 +172,18 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
     @app.get("/api/models")
     def models() -> dict:
         """The architectures in the ensemble, their fold counts and ensemble weights."""
-        combiner = predictor.combiner
-        weights = [None] * len(combiner.architectures) if combiner.weights is None else combiner.weights.tolist()
+        weights = ensemble_weights(predictor.combiner)
         return {
-            "method": combiner.method,
+            "method": predictor.combiner.method,
             "architectures": [
                 {"name": name, "folds": len(predictor.models[name]), "weight": weight}
-                for name, weight in zip(combiner.architectures, weights, strict=True)
+                for name, weight in weights.items()
             ],
         }
 
     @app.post("/api/predict", openapi_extra=PREDICT_BODY, responses=PREDICT_RESPONSES)
     async def predict(request: Request, file: UploadFile | None = None) -> dict:
         """Probabilities of the ensemble and of each architecture, and the 28x28 input the models saw."""
-        nonlocal waiting
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in (*FORMATS, "application/json", "multipart/form-data"):
             raise HTTPException(
@@ -183,13 +197,16 @@ def create_app(predictor: EnsemblePredictor, limits: Limits = LIMITS) -> FastAPI
             content_type, body = (kind if kind in FORMATS else "image/*"), await file.read()
         else:
             body = await request.body()
-        if waiting >= limits.workers + limits.queued:
-            raise HTTPException(503, f"{waiting} requests are being served; try again shortly", {"Retry-After": "1"})
-        waiting += 1
+        try:
+            admitted.acquire_nowait()
+        except anyio.WouldBlock:
+            raise HTTPException(
+                503, f"{admitted.borrowed_tokens} requests are being served; try again shortly", {"Retry-After": "1"}
+            ) from None
         try:
             return await asyncio.get_running_loop().run_in_executor(workers, _answer, predictor, content_type, body)
         finally:
-            waiting -= 1
+            admitted.release()
 
     return app
 
@@ -220,6 +237,9 @@ def _answer(predictor: EnsemblePredictor, content_type: str, body: bytes) -> dic
         "probability": round(float(ensemble.max()), PROBABILITY_DECIMALS),
         "ensemble": rounded(ensemble),
         "architectures": {name: rounded(p[0]) for name, p in result.architectures.items()},
+        "ensemble_method": predictor.combiner.method,
+        "weights": ensemble_weights(predictor.combiner),
+        "calibrated": {name: rounded(p[0]) for name, p in result.calibrated.items()},
         "input": digit.tolist(),
         "warnings": warnings,
     }
@@ -254,12 +274,15 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits = LIMITS):
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class IdleClosingH11Protocol(H11Protocol):
-        """uvicorn times out idle keep-alive connections only after a response; this also closes a
-        connection that sends nothing after it opens (half-open connections otherwise stay forever)."""
+        """uvicorn's timeout_keep_alive starts only after a response; this starts it when a connection opens too,
+        so one that never sends a request is closed as well (half-open connections otherwise stay forever).
+        It sets uvicorn's own keep-alive timer, an internal: pyproject.toml pins uvicorn's minor version."""
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
-            self.timeout_keep_alive_task = self.loop.call_later(limits.idle_seconds, self.timeout_keep_alive_handler)
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     return uvicorn.Config(
         app,
@@ -267,19 +290,44 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits = LIMITS):
         port=port,
         http=IdleClosingH11Protocol,
         limit_concurrency=limits.connections,
-        timeout_keep_alive=max(1, round(limits.idle_seconds)),
+        timeout_keep_alive=limits.idle_seconds,
+        h11_max_incomplete_event_size=limits.header_bytes,
+        timeout_graceful_shutdown=limits.shutdown_seconds,
         log_level="warning",
     )
 
 
-def run_server(app: FastAPI, host: str, port: int, limits: Limits = LIMITS) -> None:
-    import uvicorn
+def check_port(host: str, port: int) -> None:
+    """A UserError saying in one line why serve cannot listen on host:port (a port taken, a bad address), if so.
 
-    uvicorn.Server(uvicorn_config(app, host, port, limits)).run()
+    uvicorn itself only logs the OSError, after serve has said where it serves. A trial bind, closed again:
+    uvicorn then binds for itself (a socket made here would need IPPROTO_TCP, else asyncio leaves Nagle's
+    algorithm on every connection: a third fewer requests a second in benchmarks/load_test.py)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            trial.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is taken: choose another with --port") from None
+            raise UserError(
+                f"cannot listen on {host} port {port} ({os_reason(error)}): see --host and --port"
+            ) from None
 
 
 def serve(host: str, port: int, project: Path | None = None) -> None:
     """`digit-recognizer serve`: the draw page and the API over the project's trained ensemble, until stopped."""
+    import uvicorn
+
     app = create_app(EnsemblePredictor.load(project))
+    check_port(host, port)
     print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
-    run_server(app, host, port)
+    # Python's own Ctrl-C handler makes asyncio.run cancel the server and raise KeyboardInterrupt once uvicorn
+    # hands the signal back, a traceback; with the default action uvicorn shuts down and the signal then ends
+    # the process, quietly, as SIGTERM does.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        uvicorn.Server(uvicorn_config(app, host, port)).run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
