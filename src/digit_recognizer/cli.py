@@ -61,7 +61,11 @@ def run_command(argv: list[str] | None = None) -> int:
     predict.add_argument(
         "images", nargs="+", type=Path, help="pictures of one digit each (PNG, JPEG, GIF, BMP or WebP)"
     )
-    predict.add_argument("--all", action="store_true", help="also show every architecture's reading")
+    predict.add_argument(
+        "--all",
+        action="store_true",
+        help="also show every architecture's reading, as the ensemble combines it (calibrated, with its weight)",
+    )
     predict.add_argument("--project", type=Path, help=PROJECT_HELP)
 
     serve = commands.add_parser("serve", help="a local web page to draw a digit and see what the models read")
