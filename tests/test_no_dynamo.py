@@ -17,10 +17,12 @@ from digit_recognizer.models import build_model
 from digit_recognizer.params import FitConfig
 from digit_recognizer.training.loop import fit, make_optimizer, seed_everything
 x, y = torch.randint(0, 256, (96, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (96,))
-for optimizer in ("sgd", "adam", "adamw"):
-    config = FitConfig(epochs=2, batch_size=32, optimizer=optimizer, rotate=5, average_epochs=1)
+val = x[:16], y[:16]
+for optimizer, schedule in (("sgd", "onecycle"), ("adam", "exponential"), ("adamw", "plateau")):
+    config = FitConfig(epochs=2, batch_size=32, optimizer=optimizer, schedule=schedule, rotate=5, average_epochs=1,
+                       val_fraction=0.1)
     model = build_model("mlp", {})
-    fit(model, x, y, config, seed_everything(0), torch.device("cpu"))
+    fit(model, x, y, config, seed_everything(0), torch.device("cpu"), val=val)
     make_optimizer(model, config, torch.device("cpu")).state_dict()
 print("torch._dynamo" in sys.modules)
 """

@@ -150,7 +150,7 @@ def test_sigterm_and_ctrl_c_end_a_stage_in_one_line_and_clean_up(project):
             try:
                 if signum == signal.SIGTERM:
                     assert "device" in stage.stdout.readline()  # imports done
-                    assert "epoch 1/" in stage.stdout.readline()  # training: an epoch is done, dvclive imported
+                    assert "epoch 1/" in stage.stdout.readline()  # training: an epoch is done
                 else:
                     time.sleep(0.3)  # torch is still importing
                 stage.send_signal(signum)

@@ -94,7 +94,7 @@ def test_train_fold_writes_a_self_describing_run(sample_prepared, tmp_path):
     model = load_fold_model(run / "model.pt")
     held_out = data.train_images[saved["oof_index"]]
     np.testing.assert_allclose(predict(model, held_out), saved["oof"], atol=1e-6)
-    # dvclive's per-epoch curves: the inner validation split, and the held-out fold for drawing only
+    # per-epoch curves in dvclive's layout: the inner validation split, and the held-out fold for drawing only
     for split in ("val", "held_out"):
         curve = (run / "live" / "plots" / "metrics" / f"{split}_accuracy.tsv").read_text().splitlines()
         assert curve[0].split("\t") == ["step", f"{split}_accuracy"] and len(curve) == 1 + metrics["epochs_run"]

@@ -189,7 +189,7 @@ def require_extra(command: str) -> None:
     missing = [module for module in modules if importlib.util.find_spec(module) is None]
     if missing:
         raise UserError(
-            f"{command} needs the [{extra}] extra ({', '.join(missing)} is not installed): "
+            f"{command} needs the [{extra}] extra (not installed: {', '.join(missing)}): "
             f'pip install -e ".[{extra}]" in the project\'s folder, or pip install "digit-recognizer[{extra}]"'
         )
 

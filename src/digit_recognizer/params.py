@@ -175,6 +175,8 @@ class Params(_Section):
 
     def recipe(self, name: str) -> Recipe:
         """The validated recipe of a listed architecture."""
+        if name not in self._recipes:
+            raise UserError(f"architectures does not list {name!r} ({', '.join(self.architectures)})")
         return self._recipes[name]
 
     @property
@@ -196,17 +198,17 @@ class Params(_Section):
             unknown = [a for a in getattr(self.pseudo_label, key) if a not in self.architectures]
             if unknown:
                 raise ValueError(f"pseudo_label.{key} names {', '.join(unknown)}, which architectures does not list")
+        # a UserError (naming the recipe's key) passes through pydantic unchanged
+        self._recipes = {name: recipe_from_params(name, self.models[name]) for name in self.architectures}
         return self
 
 
 def validate_params(raw: Any, source: str = "params.yaml") -> Params:
     """Check the whole of params.yaml (each listed architecture's recipe too), once; return it typed."""
     try:
-        params = _validated(_PARAMS, raw)
-        params._recipes = {name: recipe_from_params(name, params.models[name]) for name in params.architectures}
+        return _validated(_PARAMS, raw)
     except UserError as error:
         raise UserError(f"{source}: {error}") from None
-    return params
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,6 +1,6 @@
 """The arrays `prepare` writes to data/prepared/ and every later stage reads: images, labels and CV folds.
 
-Apart from prepare.py so that the train stages load them without importing the CSV checks (pandas).
+Apart from prepare.py so that the train stages load them without importing the CSV checks (pyarrow).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The report: data files for DVC's Vega-Lite plots and PNG pictures, all under data/report/.
 
-learning_curves.csv       architecture, fold, split, epoch, loss, accuracy (from dvclive); split is train
+learning_curves.csv       architecture, fold, split, epoch, loss, accuracy (from each fold's live/ curves); split is train
                           (training batches), val (the inner validation split, where a recipe has one) or
                           held_out (the CV fold, scored for these curves only)
 confusion.csv             actual, predicted: the ensemble's honest out-of-fold predictions
@@ -31,7 +31,7 @@ CURVE_SPLITS = ("train", "val", "held_out")
 
 
 def learning_curves(architectures: list[str], n_folds: int, train_dir: Path = paths.TRAIN) -> pd.DataFrame:
-    """Per-epoch loss and accuracy of every (architecture, fold, split), from the dvclive logs."""
+    """Per-epoch loss and accuracy of every (architecture, fold, split), from the folds' curves (dvclive's layout)."""
     frames = []
     for arch in architectures:
         for fold in range(n_folds):

@@ -34,6 +34,8 @@ def score_rows(root: Path, architectures: list[str], folds: list[int]) -> list[t
     metrics = json.loads(metrics_path.read_text())
     rows = []
     for name in [*architectures, "ensemble"]:
+        if name not in metrics:
+            raise UserError(f"{metrics_path} has no scores for {name} (params.yaml lists it): run `dvc repro` first")
         m = metrics[name]
         seconds = rate = ""
         if name != "ensemble":

@@ -320,8 +320,8 @@ def serve(host: str, port: int, project: Path | None = None) -> None:
     """`digit-recognizer serve`: the draw page and the API over the project's trained ensemble, until stopped."""
     import uvicorn
 
+    check_port(host, port)  # before loading torch and every fold model
     app = create_app(EnsemblePredictor.load(project))
-    check_port(host, port)
     print(f"serving on http://{host}:{port} (API docs at /docs)", flush=True)
     # Python's own Ctrl-C handler makes asyncio.run cancel the server and raise KeyboardInterrupt once uvicorn
     # hands the signal back, a traceback; with the default action uvicorn shuts down and the signal then ends

@@ -9,7 +9,8 @@ torch.optim (2.13) reaches torch._dynamo in two ways, each only to mark code for
 torch offers no public switch for either, so this module, and only this one, reaches past those wrappers:
 `plain_step` runs the undecorated update under `torch.no_grad()` (what the wrapper does outside torch.compile
 for a non-differentiable optimizer), and `skip_never_compile_marks` fills the cache that `_disable_dynamo`
-reads with the plain method. tests/test_training.py fails when a torch upgrade makes either stale.
+reads with the plain method, for the whole process: a process that also calls torch.compile must not use
+these optimizers. tests/test_no_dynamo.py fails when a torch upgrade makes either stale.
 """
 
 from __future__ import annotations
