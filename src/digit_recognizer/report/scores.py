@@ -66,18 +66,8 @@ def _timing_cells(runs: list[dict[str, Any] | None]) -> tuple[str, str]:
 
 def format_scores(rows: list[tuple[str, ...]], markdown: bool = False) -> str:
     note = [NOT_TIMED_NOTE] if any(NOT_TIMED in row for row in rows) else []
-    if markdown:
-        lines = ["| " + " | ".join(COLUMNS) + " |", "| --- |" + " ---: |" * (len(COLUMNS) - 1)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join([*lines, "", *note] if note else lines)
-    widths = [max(len(str(r[i])) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-    table = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [COLUMNS, *rows]
-    ]
-    return "\n".join(table + note)
+    table = format_table(COLUMNS, rows, markdown)
+    return "\n".join([table, "", *note] if markdown and note else [table, *note])
 
 
 def side_by_side(root: Path, markdown: bool = False) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
