@@ -2,7 +2,7 @@
 live/metrics.json (each curve's last value and the last step), read by the report stage and `dvc plots`.
 
 Written here rather than through dvclive's `Live`: `Live` opens the DVC repository and imports pandas when it
-starts, about 1.6 s of every train stage (BENCHMARKS.md), for features a stage inside `dvc repro` does not use
+starts, about 1 s of every train stage (BENCHMARKS.md), for features a stage inside `dvc repro` does not use
 (experiments, dvc.yaml, reports, Studio). tests/test_curves.py checks that these files are byte for byte
 what dvclive writes for the same epochs.
 """

@@ -1,4 +1,4 @@
-"""Optimizers that never import torch._dynamo: its import costs each train stage about 2 s, and training here
+"""Optimizers that never import torch._dynamo: its import costs each train stage over 1 s, and training here
 never compiles.
 
 torch.optim (2.13) reaches torch._dynamo in two ways, each only to mark code for torch.compile:
