@@ -76,14 +76,19 @@ def test_repro_writes_a_valid_submission_and_metrics(project):
 
 def test_scores_fit_a_terminal_and_agree_with_the_metrics(project):
     metrics = json.loads((project / "data" / "metrics.json").read_text())
-    lines = run("digit-recognizer", "scores", cwd=project / "data").splitlines()  # from a subfolder too
+    table, side_by_side = run("digit-recognizer", "scores", cwd=project / "data").split("\n\n")  # from a subfolder
+    lines = table.splitlines()
     assert len(lines) == 1 + len(TINY_MODELS) + 1 and max(len(line) for line in lines) <= 100
+    cv_row, leaderboard_row = side_by_side.splitlines()[1:3]  # below the architectures' names
+    assert cv_row.split()[-1] == f"{metrics['ensemble']['cv_accuracy']:.3%}"
+    assert leaderboard_row.startswith("sample leaderboard")
+    assert leaderboard_row.split()[-1] == f"{metrics['ensemble']['sample_leaderboard_accuracy']:.3%}"
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     for name in [*TINY_MODELS, "ensemble"]:
         assert rows[name][1] == f"{metrics[name]['cv_accuracy']:.3%}"
         assert rows[name][2] == f"{metrics[name]['cv_accuracy_se']:.3%}"
     assert rows["cnn"][-1].replace(",", "").isdigit()  # img/s, from data/timings
-    markdown = run("digit-recognizer", "scores", "--markdown", cwd=project).splitlines()
+    markdown = run("digit-recognizer", "scores", "--markdown", cwd=project).split("\n\n")[0].splitlines()
     assert markdown[0].startswith("| ") and len(markdown) == len(lines) + 1
 
 
@@ -503,7 +508,7 @@ def test_the_readmes_loop_from_a_clone_whose_lock_was_made_elsewhere(project, tm
     ran = re.findall(r"Running stage '([^']+)'", outputs[exp_run])
     restored = re.findall(r"Stage '([^']+)' is cached - skipping run", outputs[exp_run])  # an earlier test's run
     assert set(ran + restored) == {"train@lenet-0", "train@lenet-1", "ensemble", "report"}
-    compared = parse_comparison(outputs["digit-recognizer compare baseline lenet-2"])
+    compared = parse_comparison(outputs["digit-recognizer compare"])  # the saved baseline against lenet-2
     assert compared["lenet"]["fixes"] + compared["lenet"]["breaks"] > 0
     assert all(compared[name]["verdict"] == "identical" for name in ("lstm", "cnn3", "mlp", "cnn"))
     (shown,) = [out for line, out in outputs.items() if line.startswith("dvc exp show")]
@@ -511,7 +516,8 @@ def test_the_readmes_loop_from_a_clone_whose_lock_was_made_elsewhere(project, tm
     # after `dvc exp apply baseline`: nothing to re-run, and the scores are the first run's again
     assert json.loads(run("dvc", "status", "--json", cwd=clone)) == {}
     scores = {
-        line.split()[0]: line.split()[1] for line in run("digit-recognizer", "scores", cwd=clone).splitlines()[1:]
+        line.split()[0]: line.split()[1]
+        for line in run("digit-recognizer", "scores", cwd=clone).split("\n\n")[0].splitlines()[1:]
     }
     assert scores == {name: f"{first_run[name]['cv_accuracy']:.3%}" for name in [*TINY_MODELS, "ensemble"]}
     assert scores["lenet"] != outputs["digit-recognizer scores"].split("lenet")[1].split()[0]  # lenet-2's, before
