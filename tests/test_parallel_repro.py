@@ -241,6 +241,9 @@ def test_ctrl_c_stops_every_stage_and_leaves_nothing_behind(tiny, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C's default action, as a terminal's foreground program has it: a test run started in the
+        # background (`bash .ci/run &`) ignores SIGINT, and its children would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     logs = project / ".dvc" / "tmp" / "parallel"
 
